@@ -1,0 +1,96 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask, request
+from sqlalchemy.engine import make_url
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import cli, spa, state
+from .auth import passwords, principal
+from .auth.jwt_callbacks import register_jwt_callbacks
+from .auth.routes import blp as auth_blueprint
+from .config import load_config
+from .docs import bp as docs_blueprint
+from .docs import register_security_scheme
+from .errors import JsonErrorApi, register_error_handlers
+from .extensions import db, jwt, migrate
+from .health.routes import blp as health_blueprint
+from .json_body import check_json_body
+from .logs import configure_logging
+from .users.routes import blp as users_blueprint
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+# The seeds' development headers: edited CSS/JS shows without a hard reload.
+DEVELOPMENT_NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache", "Expires": "0"}
+
+log = logging.getLogger(__name__)
+register_jwt_callbacks(jwt)
+
+
+def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
+    """Build the app for the mode the environment names; ``overrides`` win over the environment."""
+    config = load_config(overrides)
+    app = Flask(__name__.split(".")[0], static_folder=None)
+    app.config.from_object(config)
+    app.json.sort_keys = False  # keep "code" before "message", as the contract writes them
+    configure_logging(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    jwt.init_app(app)
+    state.init_app(app)
+    passwords.init_app(app)
+    principal.init_app(app)
+
+    api = JsonErrorApi(app)
+    register_security_scheme(api)
+    for blueprint in (health_blueprint, auth_blueprint, users_blueprint):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(docs_blueprint)
+    spa.init_app(app)
+    register_error_handlers(app)
+    app.before_request(check_json_body)
+    register_response_headers(app)
+    cli.init_app(app)
+
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
+    config.init_app(app)
+    warn_about_memory_store(app)
+    log.info(
+        "app ready: mode=%s database=%s auth-state=%s",
+        config.MODE,
+        make_url(config.SQLALCHEMY_DATABASE_URI).render_as_string(hide_password=True),
+        app.extensions["auth_state"].describe(),
+    )
+    return app
+
+
+def register_response_headers(app: Flask) -> None:
+    development = app.config["MODE"] == "development"
+
+    @app.after_request
+    def cache_headers(response):
+        if development:
+            response.headers.update(DEVELOPMENT_NO_CACHE)
+        elif request.path.startswith("/api/") and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"  # tokens and profiles stay out of caches
+        return response
+
+
+def warn_about_memory_store(app: Flask) -> None:
+    if app.config["BLACKLIST_STORAGE_TYPE"] != "memory":
+        return
+    if app.config["MODE"] == "production" or app.config["GUNICORN_WORKERS"] > 1:
+        log.warning(
+            "BLACKLIST_STORAGE_TYPE=memory: revocations live in one process and vanish on restart; "
+            "with %s workers a revoked token still works in the others. Use redis or database.",
+            app.config["GUNICORN_WORKERS"],
+        )

@@ -1,0 +1,1 @@
+"""Authentication: register, login, refresh rotation, logout, logout everywhere."""

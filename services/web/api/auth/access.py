@@ -1,0 +1,76 @@
+"""Views that need an access token: the token is decoded once (PyJWT, pinned algorithm, leeway),
+its revocation state and its user's profile come from one store round trip, and the view sees the
+claims and the user through ``current_claims()`` and ``current_user``.
+
+flask-jwt-extended still issues every token and guards the refresh endpoint (cookies, CSRF); on this
+hot path its decoder would parse each token four times and load the user with an ORM query.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+import jwt
+from flask import current_app, g, request
+from werkzeug.local import LocalProxy
+
+from ..errors import ApiError
+from .principal import Principal, load_principal
+from .revocation import session_state
+
+REQUIRED_CLAIMS = ["exp", "iat", "nbf", "jti", "sub", "type", "fam", "ver"]
+
+
+def bearer_token() -> str:
+    header = request.headers.get("Authorization")
+    if not header:
+        raise ApiError(401, "unauthorized", "Authentication required: Missing Authorization Header")
+    scheme, _, token = header.partition(" ")
+    if scheme != "Bearer":
+        raise ApiError(401, "unauthorized", "Authentication required: expected 'Authorization: Bearer <JWT>'")
+    if not token.strip():
+        raise ApiError(401, "token_invalid", "Invalid token: the Authorization header has no token")
+    return token.strip()
+
+
+def decode_access_token(token: str) -> dict:
+    config = current_app.config
+    try:
+        claims = jwt.decode(
+            token,
+            config["JWT_SECRET_KEY"],
+            algorithms=config["JWT_DECODE_ALGORITHMS"],
+            leeway=config["JWT_DECODE_LEEWAY"],
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError:
+        raise ApiError(401, "token_expired", "Token has expired") from None
+    except jwt.InvalidTokenError as error:
+        raise ApiError(401, "token_invalid", f"Invalid token: {error}") from None
+    if claims["type"] != "access":
+        raise ApiError(401, "token_invalid", "Invalid token: only access tokens are allowed here")
+    return claims
+
+
+def access_token_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        claims = decode_access_token(bearer_token())
+        state = session_state(claims)  # fails closed: StoreUnavailable becomes a 503
+        if state.revoked:
+            raise ApiError(401, "token_revoked", "Token has been revoked")
+        principal = load_principal(int(claims["sub"]), state.profile, current_app.config["PROFILE_CACHE_SECONDS"])
+        if principal is None:
+            raise ApiError(401, "token_invalid", "The token's user no longer exists or is disabled")
+        g.access_claims = claims
+        g.principal = principal
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def current_claims() -> dict:
+    return g.access_claims
+
+
+current_user: Principal = LocalProxy(lambda: g.principal)  # type: ignore[assignment]

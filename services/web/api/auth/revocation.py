@@ -1,0 +1,110 @@
+"""Token revocation on top of the state store.
+
+Three kinds of entry, read together with the user's cached profile by ``session_state`` in one
+round trip:
+- ``revoked:<jti>``: one token, kept until that token's own expiry (plus the decode leeway);
+- ``family:<id>``: every token of one login session (logout, refresh-token reuse);
+- ``user-version:<id>``: a per-user counter; tokens carrying an older ``ver`` are revoked (logout-all).
+A refresh token is spent by writing ``spent:<jti>`` atomically; a second spend is reuse.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+
+from flask import current_app, g
+
+from ..state import state_store
+from .principal import profile_key
+
+
+class Spend(enum.Enum):
+    FIRST = "first"  # the token was unspent: rotate
+    RETRY = "retry"  # spent moments ago, within the configured grace window: rotate again
+    REUSED = "reused"  # spent before: the whole family has been revoked
+
+
+def _leeway() -> int:
+    return current_app.config["JWT_DECODE_LEEWAY"]
+
+
+def token_ttl(claims: dict) -> float:
+    """Seconds the token can still be presented: its own ``exp``, plus the leeway the decoder allows."""
+    return max(1.0, claims["exp"] + _leeway() - time.time())
+
+
+def family_ttl() -> float:
+    """A family's newest token can live a full refresh lifetime from now."""
+    return current_app.config["JWT_REFRESH_TOKEN_EXPIRES"] + _leeway()
+
+
+def user_version_key(user_id: str | int) -> str:
+    return f"user-version:{user_id}"
+
+
+@dataclass(frozen=True)
+class SessionState:
+    revoked: bool
+    profile: str | None  # the user's cached profile, if the store has it
+
+
+def session_state(claims: dict) -> SessionState:
+    """Everything a request needs to know about its token, in one store round trip (once per request)."""
+    memo = g.get("session_state")
+    if memo is not None and memo[0] == claims["jti"]:
+        return memo[1]
+    revoked, family_revoked, version, profile = state_store().get_many(
+        [
+            f"revoked:{claims['jti']}",
+            f"family:{claims['fam']}",
+            user_version_key(claims["sub"]),
+            profile_key(claims["sub"]),
+        ]
+    )
+    state = SessionState(
+        revoked is not None or family_revoked is not None or claims["ver"] < int(version or 0), profile
+    )
+    g.session_state = (claims["jti"], state)
+    return state
+
+
+def is_revoked(claims: dict) -> bool:
+    return session_state(claims).revoked
+
+
+def current_version(user_id: int) -> int:
+    (version,) = state_store().get_many([user_version_key(user_id)])
+    return int(version or 0)
+
+
+def revoke_session(access_claims: dict) -> None:
+    """Logout: this access token and its whole family, refresh tokens included."""
+    state_store().set_many(
+        [
+            (f"revoked:{access_claims['jti']}", "logout", token_ttl(access_claims)),
+            (f"family:{access_claims['fam']}", "logout", family_ttl()),
+        ]
+    )
+
+
+def revoke_family(family: str, reason: str) -> None:
+    state_store().set_many([(f"family:{family}", reason, family_ttl())])
+
+
+def revoke_all_for_user(user_id: str | int) -> int:
+    """Logout everywhere: every token issued before now carries an older version."""
+    return state_store().incr(user_version_key(user_id))
+
+
+def spend_refresh_token(claims: dict) -> Spend:
+    now = time.time()
+    spent_at = state_store().add(f"spent:{claims['jti']}", repr(now), token_ttl(claims))
+    if spent_at is None:
+        return Spend.FIRST
+    grace = current_app.config["JWT_REFRESH_REUSE_GRACE_SECONDS"]
+    if grace > 0 and now - float(spent_at) <= grace:
+        return Spend.RETRY
+    revoke_family(claims["fam"], "reuse")
+    return Spend.REUSED

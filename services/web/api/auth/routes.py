@@ -1,0 +1,105 @@
+from flask import make_response
+from flask_jwt_extended import get_jwt, get_jwt_request_location, jwt_required
+from flask_smorest import Blueprint
+from sqlalchemy.exc import IntegrityError
+
+from ..docs import BEARER_AUTH
+from ..errors import ApiError
+from ..extensions import db
+from ..models import Role, User
+from ..schemas import ErrorSchema, UserSchema
+from . import throttle
+from .access import access_token_required, current_claims
+from .passwords import get_passwords
+from .revocation import Spend, current_version, revoke_all_for_user, revoke_session, spend_refresh_token
+from .schemas import LoginSchema, RegisterSchema, TokenPairSchema
+from .tokens import issue_token_pair, new_family, token_response, without_refresh_cookie
+
+blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Tokens: obtain, rotate, revoke")
+
+
+def invalid_credentials() -> ApiError:
+    # One answer for unknown e-mail, wrong password and disabled account.
+    return ApiError(401, "invalid_credentials", "Invalid email or password")
+
+
+@blp.route("/register", methods=["POST"])
+@blp.arguments(RegisterSchema)
+@blp.response(201, UserSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="email_taken")
+def register(data):
+    """Create an account with the default role."""
+    if User.by_email(data["email"]) is not None:
+        raise ApiError(409, "email_taken", "An account with this email already exists")
+    user = User(email=data["email"], password_hash=get_passwords().hash(data["password"]), role=Role.default())
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent registration of the same address won the race
+        db.session.rollback()
+        raise ApiError(409, "email_taken", "An account with this email already exists") from None
+    return user
+
+
+@blp.route("/login", methods=["POST"])
+@blp.arguments(LoginSchema)
+@blp.response(200, TokenPairSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="invalid_credentials")
+@blp.alt_response(429, schema=ErrorSchema, description="rate_limited, with Retry-After")
+def login(data):
+    """Exchange email and password for an access and a refresh token."""
+    email, password = data["email"], data["password"]
+    throttle.ensure_not_locked(email)
+    user = User.by_email(email)
+    if user is None:
+        get_passwords().verify_dummy(password)  # same work as a real check: no timing oracle
+        verified = False
+    else:
+        verified = get_passwords().verify(user.password_hash, password) and user.is_active
+    if not verified:
+        throttle.record_failure(email)
+        raise invalid_credentials()
+    throttle.clear_failures(email)
+    if get_passwords().needs_rehash(user.password_hash):
+        user.password_hash = get_passwords().hash(password)
+        db.session.commit()
+    pair = issue_token_pair(user.id, family=new_family(), version=current_version(user.id))
+    return token_response(pair, in_cookie=data["refresh_cookie"])
+
+
+@blp.route("/refresh", methods=["POST"])
+@jwt_required(refresh=True, locations=["headers", "cookies"])
+@blp.response(200, TokenPairSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="token_revoked when a spent refresh token is reused")
+@blp.doc(security=BEARER_AUTH)
+def refresh():
+    """Rotate: spend this refresh token, get a new pair. Reusing a spent one revokes its family.
+
+    The refresh token comes in Authorization, or (browsers) in its cookie with the CSRF token from
+    the `csrf_refresh_token` cookie echoed in `X-CSRF-TOKEN`; the new one goes back the same way."""
+    claims = get_jwt()
+    from_cookie = get_jwt_request_location() == "cookies"
+    if spend_refresh_token(claims) is Spend.REUSED:
+        raise ApiError(401, "token_revoked", "Refresh token was already used; the session has been revoked")
+    pair = issue_token_pair(claims["sub"], family=claims["fam"], version=claims["ver"])
+    return token_response(pair, in_cookie=from_cookie)
+
+
+@blp.route("/logout", methods=["POST"])
+@access_token_required
+@blp.response(204)
+@blp.doc(security=BEARER_AUTH)
+def logout():
+    """Revoke this access token and its refresh token (and clear a browser's refresh cookie)."""
+    revoke_session(current_claims())
+    return without_refresh_cookie(make_response("", 204))
+
+
+@blp.route("/logout-all", methods=["POST"])
+@access_token_required
+@blp.response(204)
+@blp.doc(security=BEARER_AUTH)
+def logout_all():
+    """Revoke every token of this user issued before now (and clear a browser's refresh cookie)."""
+    revoke_all_for_user(current_claims()["sub"])
+    return without_refresh_cookie(make_response("", 204))

@@ -1,0 +1,36 @@
+from marshmallow import Schema, fields, pre_load, validate
+
+PASSWORD_LENGTH = validate.Length(min=12, max=1024)
+
+
+class CredentialsSchema(Schema):
+    """Unknown fields are an error (marshmallow's default), not silently dropped."""
+
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+
+    @pre_load
+    def strip_email(self, data, **_kwargs):
+        if isinstance(data, dict) and isinstance(data.get("email"), str):
+            data = {**data, "email": data["email"].strip()}
+        return data
+
+
+class RegisterSchema(CredentialsSchema):
+    password = fields.String(required=True, validate=PASSWORD_LENGTH, load_only=True)
+
+
+class LoginSchema(CredentialsSchema):
+    # No minimum: an old short password still gets the same invalid_credentials answer.
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024), load_only=True)
+    refresh_cookie = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Browsers: keep the refresh token in an HttpOnly cookie instead of the body"},
+    )
+
+
+class TokenPairSchema(Schema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(metadata={"description": "Absent when the refresh token is in the cookie"})
+    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = fields.Integer(required=True, metadata={"description": "Access token lifetime, seconds"})
+    refresh_expires_in = fields.Integer(metadata={"description": "Refresh token lifetime, seconds"})

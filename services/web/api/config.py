@@ -1,0 +1,332 @@
+"""Settings: the one place where the environment becomes configuration.
+
+The mode comes from ``APP_ENV`` (``FLASK_ENV`` is accepted too, as the seed boilerplate used it).
+``.env.d/.env.<mode>`` fills in whatever the real environment leaves unset; the real environment wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from dotenv import dotenv_values
+
+MODES = {
+    "development": "development",
+    "dev": "development",
+    "test": "test",
+    "testing": "test",
+    "production": "production",
+    "prod": "production",
+}
+DEFAULT_MODE = "production"  # an unset mode must not quietly relax the production checks
+
+MIN_SECRET_BYTES = 32
+# Markers of the placeholder values shipped in .env.d/ and of well-known defaults.
+EXAMPLE_SECRET_MARKERS = ("change-me", "changeme", "insecure", "example", "placeholder")
+WELL_KNOWN_SECRETS = {"secret", "password", "postgres", "redis", "admin"}
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run in this mode; the message names the variable."""
+
+
+def resolve_mode(environ: Mapping[str, str]) -> str:
+    raw = (environ.get("APP_ENV") or environ.get("FLASK_ENV") or DEFAULT_MODE).strip().lower()
+    try:
+        return MODES[raw]
+    except KeyError:
+        raise ConfigError(f"APP_ENV={raw!r} is not a mode; use one of development, test, production") from None
+
+
+def find_env_dir(environ: Mapping[str, str]) -> Path | None:
+    """``ENV_DIR``, or the nearest ``.env.d`` above this package (the repository root)."""
+    if environ.get("ENV_DIR"):
+        return Path(environ["ENV_DIR"])
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / ".env.d"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def load_environment(environ: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """Return the mode and the merged settings: env file first, the given environment on top."""
+    mode = resolve_mode(environ)
+    merged: dict[str, str] = {}
+    env_dir = find_env_dir(environ)
+    if env_dir is not None:
+        env_file = env_dir / f".env.{mode}"
+        if env_file.is_file():
+            merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(environ)
+    return mode, merged
+
+
+class Settings:
+    """Reads typed values out of a string mapping, naming the variable in every error."""
+
+    def __init__(self, values: Mapping[str, str]):
+        self.values = values
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self.values.get(name)
+        return default if value is None or value == "" else value
+
+    def int(self, name: str, default: int) -> int:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+    def list(self, name: str) -> list[str]:
+        raw = self.str(name, "")
+        return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def database_url(settings: Settings) -> str | None:
+    url = settings.str("DATABASE_URL")
+    if url:
+        # Heroku-style URLs say postgres://, which SQLAlchemy 2 no longer accepts.
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        return url
+    host = settings.str("POSTGRES_HOST")
+    if not host:
+        return None
+    user = quote(settings.str("POSTGRES_USER", "postgres"), safe="")
+    password = settings.str("POSTGRES_PASSWORD")
+    credentials = f"{user}:{quote(password, safe='')}" if password else user
+    port = settings.int("POSTGRES_PORT", 5432)
+    name = settings.str("POSTGRES_DB") or settings.str("POSTGRES_NAME") or "postgres"
+    return f"postgresql+psycopg2://{credentials}@{host}:{port}/{quote(name, safe='')}"
+
+
+def redis_url(settings: Settings) -> str | None:
+    url = settings.str("REDIS_URL")
+    if url:
+        return url
+    host = settings.str("REDIS_HOST")
+    if not host:
+        return None
+    password = settings.str("REDIS_PASSWORD")
+    credentials = f":{quote(password, safe='')}@" if password else ""
+    port = settings.int("REDIS_PORT", 6379)
+    index = settings.int("REDIS_DB_INDEX", 0)
+    return f"redis://{credentials}{host}:{port}/{index}"
+
+
+def secret_problem(value: str | None) -> str | None:
+    """Why a secret is unfit for production, or None when it is fit."""
+    if not value:
+        return "is missing"
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    lowered = value.lower()
+    if lowered in WELL_KNOWN_SECRETS or any(marker in lowered for marker in EXAMPLE_SECRET_MARKERS):
+        return "is an example value"
+    return None
+
+
+class Config:
+    """Settings shared by every mode. Subclasses change defaults, never the names."""
+
+    MODE = "base"
+    DEBUG = False
+    TESTING = False
+    DEFAULT_ARGON2 = {"time_cost": 3, "memory_cost": 65536, "parallelism": 1}
+
+    def __init__(self, values: Mapping[str, str]):
+        s = Settings(values)
+        self.APP_VERSION = s.str("APP_VERSION") or _package_version()
+        self.APP_REVISION = s.str("APP_REVISION", "unknown")
+        self.SECRET_KEY = s.str("FLASK_SECRET_KEY")
+        self.JWT_SECRET_KEY = s.str("JWT_SECRET_KEY")
+
+        self.SQLALCHEMY_DATABASE_URI = database_url(s) or self.default_database_url()
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+            self.SQLALCHEMY_ENGINE_OPTIONS.update(
+                pool_size=s.int("DB_POOL_SIZE", 5),
+                max_overflow=s.int("DB_MAX_OVERFLOW", 5),
+                pool_timeout=s.int("DB_POOL_TIMEOUT", 5),
+                connect_args={"connect_timeout": s.int("DB_CONNECT_TIMEOUT", 3)},
+            )
+        self.REDIS_URL = redis_url(s)
+        self.REDIS_KEY_PREFIX = s.str("REDIS_KEY_PREFIX", "auth:")
+        self.REDIS_SOCKET_TIMEOUT = float(s.str("REDIS_SOCKET_TIMEOUT", "1.0"))
+        self.BLACKLIST_STORAGE_TYPE = (s.str("BLACKLIST_STORAGE_TYPE") or "redis").lower()
+
+        self.JWT_ACCESS_TOKEN_EXPIRES = s.int("JWT_ACCESS_TOKEN_EXPIRES", 15 * 60)
+        self.JWT_REFRESH_TOKEN_EXPIRES = s.int("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600)
+        self.JWT_DECODE_LEEWAY = s.int("JWT_DECODE_LEEWAY", 15)
+        self.JWT_ALGORITHM = "HS256"
+        self.JWT_DECODE_ALGORITHMS = ["HS256"]
+        self.JWT_REFRESH_REUSE_GRACE_SECONDS = s.int("JWT_REFRESH_REUSE_GRACE_SECONDS", 0)
+        # How long a user's profile may be served from the token store (changes made through the
+        # app forget it at once; this bounds what changes behind the app's back).
+        self.PROFILE_CACHE_SECONDS = s.int("PROFILE_CACHE_SECONDS", 300)
+        # API clients send every token in Authorization. A browser may instead keep its refresh
+        # token in an HttpOnly cookie that only /api/auth/refresh receives, with a double-submit CSRF
+        # token (a readable cookie echoed in X-CSRF-TOKEN); access tokens never come from cookies.
+        self.JWT_TOKEN_LOCATION = ["headers", "cookies"]
+        self.JWT_COOKIE_SECURE = s.bool("JWT_COOKIE_SECURE", True)
+        self.JWT_COOKIE_SAMESITE = "Strict"
+        self.JWT_REFRESH_COOKIE_PATH = "/api/auth/refresh"
+        self.JWT_REFRESH_CSRF_COOKIE_PATH = "/"
+        self.JWT_COOKIE_CSRF_PROTECT = True
+        self.JWT_CSRF_IN_COOKIES = True
+        self.JWT_SESSION_COOKIE = False
+
+        self.ARGON2_TIME_COST = s.int("ARGON2_TIME_COST", self.DEFAULT_ARGON2["time_cost"])
+        self.ARGON2_MEMORY_COST = s.int("ARGON2_MEMORY_COST", self.DEFAULT_ARGON2["memory_cost"])
+        self.ARGON2_PARALLELISM = s.int("ARGON2_PARALLELISM", self.DEFAULT_ARGON2["parallelism"])
+        # Hashes at once per container, and how long a login waits for a turn before a 503.
+        self.PASSWORD_HASH_CONCURRENCY = s.int("PASSWORD_HASH_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2))
+        self.PASSWORD_HASH_WAIT_SECONDS = float(s.str("PASSWORD_HASH_WAIT_SECONDS", "10"))
+
+        self.LOGIN_FAILURES_BEFORE_LOCK = s.int("LOGIN_FAILURES_BEFORE_LOCK", 5)
+        self.LOGIN_FAILURE_WINDOW = s.int("LOGIN_FAILURE_WINDOW", 15 * 60)
+        self.LOGIN_LOCK_BASE_SECONDS = s.int("LOGIN_LOCK_BASE_SECONDS", 30)
+        self.LOGIN_LOCK_MAX_SECONDS = s.int("LOGIN_LOCK_MAX_SECONDS", 15 * 60)
+
+        self.MAX_CONTENT_LENGTH = s.int("MAX_CONTENT_LENGTH", 1024 * 1024)
+        self.TRUSTED_PROXY_HOPS = s.int("TRUSTED_PROXY_HOPS", 0)
+        self.SPA_STATIC_DIR = s.str("FLASK_STATIC_DIR")
+        self.SPA_TEMPLATE_DIR = s.str("FLASK_TEMPLATE_DIR") or self.SPA_STATIC_DIR
+
+        self.LOG_LEVEL = s.str("LOG_LEVEL", "INFO").upper()
+        self.LOG_FORMAT = s.str("LOG_FORMAT", self.default_log_format())
+        self.LOG_TO_SYSLOG = s.bool("LOG_TO_SYSLOG", False)
+        self.SYSLOG_ADDRESS = s.str("SYSLOG_ADDRESS", "/dev/log")
+
+        self.MAIL_SERVER = s.str("MAIL_SERVER")
+        self.MAIL_PORT = s.int("MAIL_PORT", 25)
+        self.MAIL_USE_TLS = s.bool("MAIL_USE_TLS", False)
+        self.MAIL_USERNAME = s.str("MAIL_USERNAME")
+        self.MAIL_PASSWORD = s.str("MAIL_PASSWORD")
+        self.MAIL_SENDER = s.str("MAIL_SENDER", "flask-stack@localhost")
+        self.MAIL_SUBJECT_PREFIX = s.str("MAIL_SUBJECT_PREFIX", "[flask-stack]")
+        self.ADMINS = s.list("ADMINS")
+
+        self.GUNICORN_WORKERS = s.int("GUNICORN_WORKERS", 1)
+
+        # flask-smorest: the spec lives under /api; the docs page is our own (local assets, no inline script).
+        self.API_TITLE = "flask-stack API"
+        self.API_VERSION = self.APP_VERSION
+        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_URL_PREFIX = "/api"
+        self.OPENAPI_JSON_PATH = "openapi.json"
+        self.validate()
+
+    def default_database_url(self) -> str:
+        raise ConfigError("Set DATABASE_URL or POSTGRES_HOST (with POSTGRES_USER/PASSWORD/DB)")
+
+    def default_log_format(self) -> str:
+        return "text"
+
+    def validate(self) -> None:
+        if self.BLACKLIST_STORAGE_TYPE not in {"redis", "database", "memory"}:
+            raise ConfigError(f"BLACKLIST_STORAGE_TYPE={self.BLACKLIST_STORAGE_TYPE!r}: use redis, database or memory")
+        if self.BLACKLIST_STORAGE_TYPE == "redis" and not self.REDIS_URL:
+            raise ConfigError("BLACKLIST_STORAGE_TYPE=redis needs REDIS_URL or REDIS_HOST")
+        if self.LOG_FORMAT not in {"text", "json"}:
+            raise ConfigError(f"LOG_FORMAT={self.LOG_FORMAT!r}: use text or json")
+        for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+            if not getattr(self, name):
+                env_name = "FLASK_SECRET_KEY" if name == "SECRET_KEY" else name
+                raise ConfigError(f"{env_name} is missing")
+
+    @classmethod
+    def init_app(cls, app) -> None:
+        """Hook for mode-specific wiring once the app exists."""
+
+
+class DevelopmentConfig(Config):
+    MODE = "development"
+    DEBUG = True
+
+
+class TestConfig(Config):
+    MODE = "test"
+    TESTING = True
+    # Fast hashes in tests; the production parameters are exercised by their own test.
+    DEFAULT_ARGON2 = {"time_cost": 1, "memory_cost": 8192, "parallelism": 1}
+
+    def default_database_url(self) -> str:
+        return "sqlite://"
+
+
+class ProductionConfig(Config):
+    MODE = "production"
+
+    def default_log_format(self) -> str:
+        return "json"
+
+    def validate(self) -> None:
+        problems = []
+        for env_name, value in self.production_secrets():
+            problem = secret_problem(value)
+            if problem:
+                problems.append(f"{env_name} {problem}")
+        if problems:
+            raise ConfigError(
+                "Production refuses to start: "
+                + "; ".join(problems)
+                + ". Run `make secrets` to generate .env.d/.env.production."
+            )
+        super().validate()
+
+    def production_secrets(self) -> list[tuple[str, str | None]]:
+        secrets = [("FLASK_SECRET_KEY", self.SECRET_KEY), ("JWT_SECRET_KEY", self.JWT_SECRET_KEY)]
+        db = urlsplit(self.SQLALCHEMY_DATABASE_URI)
+        if db.scheme.startswith("postgres"):
+            secrets.append(("POSTGRES_PASSWORD", db.password))
+        if self.BLACKLIST_STORAGE_TYPE == "redis" and self.REDIS_URL:
+            secrets.append(("REDIS_PASSWORD", urlsplit(self.REDIS_URL).password))
+        return secrets
+
+    @classmethod
+    def init_app(cls, app) -> None:
+        from .logs import add_mail_handler
+
+        add_mail_handler(app)
+
+
+CONFIG_CLASSES = {
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(overrides: Mapping[str, str] | None = None):
+    """Build the config object for the mode named by the environment (``overrides`` on top)."""
+    environ = {**os.environ, **(overrides or {})}
+    mode, values = load_environment(environ)
+    return CONFIG_CLASSES[mode](values)
+
+
+def _package_version() -> str:
+    from . import __version__
+
+    return __version__

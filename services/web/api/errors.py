@@ -1,0 +1,147 @@
+"""The one error shape: ``{"error": {"code", "message", "details"?}}``, from every layer of the app."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from flask_jwt_extended.exceptions import CSRFError
+from flask_smorest import Api
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from .schemas import ErrorSchema
+from .state import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+# Contract code for each status an HTTPException can carry; anything else gets a slug of its name.
+CODE_FOR_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+MESSAGE_FOR_STATUS = {
+    404: "The requested URL was not found",
+    405: "The method is not allowed for the requested URL",
+    413: "The request body is too large",
+    422: "The request is invalid",
+    500: "Internal server error",
+}
+
+
+class ApiError(Exception):
+    """Raised by views to answer with the error shape."""
+
+    def __init__(self, status: int, code: str, message: str, details=None, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def error_response(status: int, code: str, message: str, details=None, headers=None):
+    error = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    response = jsonify({"error": error})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    if status == 401 and "WWW-Authenticate" not in response.headers:
+        response.headers["WWW-Authenticate"] = bearer_challenge(code, message)
+    return response
+
+
+def bearer_challenge(code: str, message: str) -> str:
+    """RFC 6750 challenge: bare when no token came, ``invalid_token`` when one was refused."""
+    if code == "unauthorized":
+        return 'Bearer realm="api"'
+    description = message.replace("\\", "").replace('"', "'")
+    return f'Bearer realm="api", error="invalid_token", error_description="{description}"'
+
+
+def http_exception_response(error: HTTPException):
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages")
+    headers = dict(data.get("headers") or {})
+    if status == 405 and error.valid_methods:
+        headers["Allow"] = ", ".join(error.valid_methods)
+    if status == 400 and messages and "json" in messages:
+        return error_response(400, "invalid_json", "The request body is not valid JSON", headers=headers)
+    if status == 422:
+        return error_response(
+            422, "validation_error", "The request is invalid", details=flatten_messages(messages), headers=headers
+        )
+    code = CODE_FOR_STATUS.get(status) or error.name.lower().replace(" ", "_").replace("'", "")
+    message = data.get("message") or MESSAGE_FOR_STATUS.get(status) or error.description or error.name
+    return error_response(status, code, message, headers=headers)
+
+
+def flatten_messages(messages) -> dict:
+    """webargs nests errors by location (json, query, ...); clients want them by field."""
+    if not isinstance(messages, dict):
+        return {"_request": messages} if messages else {}
+    flat: dict = {}
+    for location_errors in messages.values():
+        if isinstance(location_errors, dict):
+            flat.update(location_errors)
+        else:
+            flat.setdefault("_request", []).extend(location_errors)
+    return flat
+
+
+class JsonErrorApi(Api):
+    """flask-smorest's Api with our error shape for everything it aborts with."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error):
+        return http_exception_response(error)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def handle_api_error(error: ApiError):
+        return error_response(error.status, error.code, error.message, error.details, error.headers)
+
+    def unavailable(what: str, cause) -> object:
+        log.warning("%s unavailable: %s", what, cause)
+        return error_response(
+            503, "service_unavailable", f"The {what} is unavailable; try again shortly", headers={"Retry-After": "5"}
+        )
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf_error(error: CSRFError):
+        # The refresh cookie came without the matching X-CSRF-TOKEN: a cross-site forgery, or a client
+        # that does not know the protocol. The token itself is fine, so this is not a 401.
+        return error_response(403, "forbidden", f"Cookie-based refresh needs the X-CSRF-TOKEN header: {error}")
+
+    @app.errorhandler(StoreUnavailable)
+    def handle_store_unavailable(error: StoreUnavailable):
+        # Fail closed: without the token store we cannot tell a revoked token from a good one.
+        return unavailable("token store", error)
+
+    @app.errorhandler(OperationalError)
+    def handle_database_unavailable(error: OperationalError):
+        return unavailable("database", error.orig)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        if isinstance(error, HTTPException):
+            return http_exception_response(error)
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "Internal server error")

@@ -1,0 +1,1 @@
+"""Liveness and readiness for orchestrators and load balancers."""

@@ -1,0 +1,45 @@
+"""Schemas shared by several blueprints: users and the error shape."""
+
+from datetime import UTC
+
+from marshmallow import Schema, fields, validate
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True, metadata={"example": "token_revoked"})
+    message = fields.String(required=True, metadata={"example": "Token has been revoked"})
+    details = fields.Dict(metadata={"description": "Per-field messages for validation errors"})
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class UtcDateTime(fields.DateTime):
+    """SQLite hands back naive datetimes; every timestamp we store is UTC."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class UserSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    email = fields.Email(dump_only=True)
+    role = fields.Function(lambda user: user.role_name, dump_only=True, metadata={"example": "user"})
+    created_at = UtcDateTime(dump_only=True)
+
+
+class PageArgsSchema(Schema):
+    # Bounded so OFFSET stays a 64-bit integer on every database.
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class UserPageSchema(Schema):
+    items = fields.List(fields.Nested(UserSchema), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    pages = fields.Integer(required=True)

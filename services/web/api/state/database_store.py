@@ -1,0 +1,120 @@
+"""Database backend: the ``auth_state`` table, on its own short transactions.
+
+Each call takes its own connection from the engine, so auth state is committed at once and never
+mixed into the request's ORM session. Upserts use ``ON CONFLICT``, which Postgres and SQLite share.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import Integer, String, and_, case, cast, delete, literal, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from ..extensions import db
+from ..models import AuthState
+from . import Entry, StateStore, StoreUnavailable
+
+table = AuthState.__table__
+INSERT_FOR_DIALECT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _live(now: float):
+    return or_(table.c.expires_at.is_(None), table.c.expires_at > now)
+
+
+class DatabaseStore(StateStore):
+    kind = "database"
+
+    def __init__(self, clock=time.time):
+        self.clock = clock
+
+    @contextmanager
+    def _transaction(self):
+        try:
+            with db.engine.begin() as connection:
+                yield connection
+        except (OperationalError, InterfaceError, PoolTimeoutError) as error:
+            raise StoreUnavailable(f"database: {error}") from error
+
+    def _insert(self):
+        return INSERT_FOR_DIALECT[db.engine.dialect.name](table)
+
+    def _expiry(self, ttl: float | None) -> float | None:
+        return None if ttl is None else self.clock() + ttl
+
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        with self._transaction() as connection:
+            rows = connection.execute(
+                select(table.c.key, table.c.value).where(table.c.key.in_(keys), _live(self.clock()))
+            )
+            found = dict(rows.all())
+        return [found.get(k) for k in keys]
+
+    def set_many(self, entries: Sequence[Entry]) -> None:
+        rows = {key: {"key": key, "value": value, "expires_at": self._expiry(ttl)} for key, value, ttl in entries}
+        statement = self._insert().values(list(rows.values()))
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"value": statement.excluded.value, "expires_at": statement.excluded.expires_at},
+        )
+        with self._transaction() as connection:
+            connection.execute(statement)
+
+    def add(self, key: str, value: str, ttl: float) -> str | None:
+        now = self.clock()
+        statement = self._insert().values(key=key, value=value, expires_at=now + ttl)
+        # Replace only an expired row; a live one means someone else got there first.
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"value": statement.excluded.value, "expires_at": statement.excluded.expires_at},
+            where=and_(table.c.expires_at.is_not(None), table.c.expires_at <= now),
+        ).returning(table.c.key)
+        with self._transaction() as connection:
+            if connection.execute(statement).first() is not None:
+                return None
+            return connection.scalar(select(table.c.value).where(table.c.key == key))
+
+    def incr(self, key: str, ttl: float | None = None) -> int:
+        now = self.clock()
+        statement = self._insert().values(key=key, value="1", expires_at=self._expiry(ttl))
+        expired = and_(table.c.expires_at.is_not(None), table.c.expires_at <= now)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                "value": case(
+                    (expired, literal("1")),
+                    else_=cast(cast(table.c.value, Integer) + 1, String),
+                ),
+                "expires_at": case((expired, statement.excluded.expires_at), else_=table.c.expires_at),
+            },
+        ).returning(table.c.value)
+        with self._transaction() as connection:
+            return int(connection.execute(statement).scalar_one())
+
+    def ttl(self, key: str) -> float | None:
+        now = self.clock()
+        with self._transaction() as connection:
+            expires_at = connection.scalar(
+                select(table.c.expires_at).where(table.c.key == key, table.c.expires_at > now)
+            )
+        return None if expires_at is None else expires_at - now
+
+    def delete(self, *keys: str) -> None:
+        with self._transaction() as connection:
+            connection.execute(delete(table).where(table.c.key.in_(keys)))
+
+    def ping(self) -> None:
+        with self._transaction() as connection:
+            connection.execute(select(literal(1)))
+
+    def prune(self) -> int:
+        with self._transaction() as connection:
+            result = connection.execute(
+                delete(table).where(table.c.expires_at.is_not(None), table.c.expires_at <= self.clock())
+            )
+        return result.rowcount

@@ -1,0 +1,94 @@
+"""Redis backend: one namespaced key per entry, expiry by Redis itself."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from . import Entry, StateStore, StoreUnavailable
+
+
+@contextmanager
+def _unavailable_on_error():
+    try:
+        yield
+    except redis.RedisError as error:
+        raise StoreUnavailable(f"redis: {error}") from error
+
+
+def _ms(ttl: float) -> int:
+    return max(1, math.ceil(ttl * 1000))
+
+
+class RedisStore(StateStore):
+    kind = "redis"
+
+    def __init__(self, client: redis.Redis, prefix: str):
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> RedisStore:
+        timeout = config["REDIS_SOCKET_TIMEOUT"]
+        client = redis.Redis.from_url(
+            config["REDIS_URL"],
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            # One immediate retry replaces a connection Redis dropped (a restart); a store that is
+            # really down must answer 503 at once, not after redis-py's default backoff.
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=30,
+        )
+        return cls(client, config["REDIS_KEY_PREFIX"])
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        with _unavailable_on_error():
+            return self.client.mget([self._key(k) for k in keys])
+
+    def set_many(self, entries: Sequence[Entry]) -> None:
+        with _unavailable_on_error():
+            pipe = self.client.pipeline(transaction=False)
+            for key, value, ttl in entries:
+                pipe.set(self._key(key), value, px=_ms(ttl) if ttl is not None else None)
+            pipe.execute()
+
+    def add(self, key: str, value: str, ttl: float) -> str | None:
+        with _unavailable_on_error():
+            # SET NX GET (Redis >= 7): sets when absent and returns what was there, in one command.
+            return self.client.set(self._key(key), value, nx=True, get=True, px=_ms(ttl))
+
+    def incr(self, key: str, ttl: float | None = None) -> int:
+        with _unavailable_on_error():
+            if ttl is None:
+                return self.client.incr(self._key(key))
+            pipe = self.client.pipeline(transaction=True)
+            pipe.incr(self._key(key))
+            pipe.pexpire(self._key(key), _ms(ttl), nx=True)
+            count, _ = pipe.execute()
+            return count
+
+    def ttl(self, key: str) -> float | None:
+        with _unavailable_on_error():
+            remaining = self.client.pttl(self._key(key))
+        return remaining / 1000 if remaining > 0 else None
+
+    def delete(self, *keys: str) -> None:
+        with _unavailable_on_error():
+            self.client.delete(*(self._key(k) for k in keys))
+
+    def ping(self) -> None:
+        with _unavailable_on_error():
+            self.client.ping()
+
+    def describe(self) -> str:
+        kwargs = self.client.connection_pool.connection_kwargs
+        return f"redis://{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}"

@@ -1,0 +1,1 @@
+"""Users: the caller's own profile and, for admins, the list."""

@@ -1,0 +1,65 @@
+"""gunicorn settings, all from the environment: ``gunicorn -c gunicorn.conf.py 'api:create_app()'``."""
+
+import multiprocessing
+import os
+
+from api.config import load_environment
+
+# The same env files as the app, so GUNICORN_* can live in .env.d/ too.
+mode, settings = load_environment(os.environ)
+
+
+def setting(name: str, default: str) -> str:
+    return settings.get(name) or default
+
+
+development = mode == "development"
+
+bind = setting("GUNICORN_BIND", "0.0.0.0:8000")
+# cores + 1, capped: `make bench-sweep` (docs/benchmarks-workers.md) measured 3 gthread workers on 2
+# cores as fast as 5 (the 2 x cores + 1 rule), with a shorter tail and 25 MiB less memory.
+workers = int(setting("GUNICORN_WORKERS", str(min(multiprocessing.cpu_count() + 1, 8))))
+# gthread keeps client connections open between requests, which nginx's upstream keepalive needs
+# (the sync worker closes every connection).
+worker_class = setting("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(setting("GUNICORN_THREADS", "4"))
+timeout = int(setting("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(setting("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+# Longer than nginx's upstream keepalive_timeout (60 s), so nginx, not gunicorn, closes idle
+# connections and never sends a request down one gunicorn has just closed.
+keepalive = int(setting("GUNICORN_KEEPALIVE", "75"))
+max_requests = int(setting("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = int(setting("GUNICORN_MAX_REQUESTS_JITTER", "0"))
+
+# Heartbeat files on a tmpfs: a disk-backed /tmp can stall workers long enough to be killed.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's own advice
+
+# No runtime control socket (gunicornc): nothing needs it, and it would write under $HOME.
+control_socket_disable = True
+
+accesslog = "-"
+errorlog = "-"
+loglevel = setting("GUNICORN_LOG_LEVEL", "info")
+# The response's X-Request-ID is the one the app kept or made, so access and app logs line up; the
+# worker's pid shows which process served a request.
+if setting("LOG_FORMAT", "text" if mode != "production" else "json") == "json":
+    logger_class = "api.access_log.JsonAccessLogger"
+else:
+    access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(D)sus pid=%(p)s [%({x-request-id}o)s]'
+
+reload = setting("GUNICORN_RELOAD", "true" if development else "false").lower() == "true"
+# Load the app once in the master and fork it: less memory, and a config error stops the start.
+# Not with --reload, which must import the code afresh in each worker.
+preload_app = not reload
+
+# The app warns when the memory token store meets several workers; tell it how many there are.
+os.environ["GUNICORN_WORKERS"] = str(workers)
+
+
+def post_fork(server, worker):
+    """Connections must not be shared across fork: each worker opens its own."""
+    from api.extensions import db
+
+    app = server.app.wsgi()
+    with app.app_context():
+        db.engine.dispose(close=False)

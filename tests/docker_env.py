@@ -1,0 +1,63 @@
+"""Docker for the tiers that need it: availability (skip, or fail under REQUIRE_DOCKER=1), the base
+images selected in .env, and cleanup of containers earlier runs left behind."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from dotenv import dotenv_values
+from paths import REPO_ROOT
+
+# Ryuk, the reaper container, would have to be pulled; leftovers are removed by our label instead.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+TEST_LABEL = "flask-stack.tests"
+LABELS = {TEST_LABEL: "1"}
+
+
+def base_image(name: str) -> str:
+    """POSTGRES_IMAGE etc.: the environment, then .env (local-env.sh), then the official default."""
+    for source in (
+        os.environ,
+        dotenv_values(REPO_ROOT / ".env"),
+        dotenv_values(REPO_ROOT / "compose" / "official-images.env"),
+    ):
+        if source.get(name):
+            return source[name]
+    raise KeyError(name)
+
+
+def docker_required() -> bool:
+    return os.environ.get("REQUIRE_DOCKER") == "1"
+
+
+def docker_client_or_skip():
+    """A live Docker client; without an engine, skip (or fail when REQUIRE_DOCKER=1)."""
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as error:  # noqa: BLE001 - any failure to reach the engine means the same thing here
+        message = f"no Docker engine reachable ({type(error).__name__}: {error})"
+        if docker_required():
+            pytest.fail(f"REQUIRE_DOCKER=1 but {message}", pytrace=False)
+        pytest.skip(message)
+    return client
+
+
+def ensure_image(client, image: str) -> None:
+    import docker
+
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        message = f"image {image} is not here; `make images` builds local stand-ins where nothing can be pulled"
+        if docker_required():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+def remove_leftovers(client) -> None:
+    for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}=1"}):
+        container.remove(force=True, v=True)

@@ -1,0 +1,119 @@
+"""Real Postgres and Redis in containers (testcontainers), the official images or their local
+stand-ins as .env selects. Each test gets its own database and its own Redis key prefix."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy
+from api import create_app
+from api.cli import deploy_command
+from contract import Api
+from docker_env import LABELS, base_image, docker_client_or_skip, ensure_image, remove_leftovers
+from ports import free_port
+
+PG_USER, PG_PASSWORD = "app", "integration-test-password"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "integration" in str(item.path):
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    client = docker_client_or_skip()
+    remove_leftovers(client)
+    yield client
+    remove_leftovers(client)
+
+
+@pytest.fixture(scope="session")
+def postgres(docker_client):
+    from testcontainers.community.postgres import PostgresContainer
+
+    image = base_image("POSTGRES_IMAGE")
+    ensure_image(docker_client, image)
+    # A fixed host port, so the server keeps its address across the restarts the tests cause.
+    container = (
+        PostgresContainer(image, username=PG_USER, password=PG_PASSWORD, dbname="app")
+        .with_bind_ports(5432, free_port())
+        .with_kwargs(labels=LABELS)
+    )
+    container.start()
+    yield container
+    container.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(docker_client):
+    from testcontainers.community.redis import RedisContainer
+
+    image = base_image("REDIS_IMAGE")
+    ensure_image(docker_client, image)
+    container = (
+        RedisContainer(image)
+        .with_command("redis-server --appendonly yes")
+        .with_bind_ports(6379, free_port())
+        .with_kwargs(labels=LABELS)
+    )
+    container.start()
+    yield container
+    container.stop()
+
+
+def postgres_url(postgres, database: str) -> str:
+    port = postgres.get_exposed_port(5432)
+    return f"postgresql+psycopg2://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{port}/{database}"
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    return f"redis://127.0.0.1:{redis_server.get_exposed_port(6379)}/0"
+
+
+@pytest.fixture
+def empty_database(postgres):
+    """A new, empty database on the shared server; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    # No pool: a test may restart the server between create and drop.
+    admin = sqlalchemy.create_engine(
+        postgres_url(postgres, "app"), isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool
+    )
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    yield postgres_url(postgres, name)
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def settings(empty_database, redis_url):
+    """Config for an app on this test's database and a Redis namespace of its own."""
+    return {
+        "APP_ENV": "test",
+        "DATABASE_URL": empty_database,
+        "BLACKLIST_STORAGE_TYPE": "redis",
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": f"t{uuid.uuid4().hex[:8]}:",
+    }
+
+
+@pytest.fixture
+def app(settings):
+    app = create_app(settings)
+    result = app.test_cli_runner().invoke(deploy_command)
+    assert result.exit_code == 0, result.output
+    yield app
+    with app.app_context():
+        from api.extensions import db
+
+        db.engine.dispose()
+
+
+@pytest.fixture
+def api(app):
+    return Api(app.test_client())

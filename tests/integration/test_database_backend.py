@@ -1,0 +1,49 @@
+"""BLACKLIST_STORAGE_TYPE=database on real Postgres: the store contract (with real concurrent
+upserts) and the auth flow."""
+
+from contextlib import contextmanager
+
+import pytest
+from api import create_app
+from api.cli import deploy_command
+from contract import Api, assert_error
+from store_contract import StoreContract
+
+
+@pytest.fixture
+def database_app(settings):
+    app = create_app({**settings, "BLACKLIST_STORAGE_TYPE": "database"})
+    assert app.test_cli_runner().invoke(deploy_command).exit_code == 0
+    yield app
+    with app.app_context():
+        from api.extensions import db
+
+        db.engine.dispose()
+
+
+class TestDatabaseStoreOnPostgres(StoreContract):
+    @pytest.fixture
+    def store(self, database_app):
+        with database_app.app_context():
+            yield database_app.extensions["auth_state"]
+
+    @pytest.fixture
+    def store_in_thread(self, database_app):
+        @contextmanager
+        def context():
+            with database_app.app_context():
+                yield
+
+        return context
+
+
+def test_auth_flow_with_postgres_as_the_store(database_app):
+    api = Api(database_app.test_client())
+    tokens = api.tokens()
+    rotated = api.refresh(tokens["refresh_token"]).json
+    assert_error(api.refresh(tokens["refresh_token"]), 401, "token_revoked")
+    assert_error(api.me(rotated["access_token"]), 401, "token_revoked")
+    fresh = api.tokens()
+    api.logout_all(fresh["access_token"])
+    assert_error(api.me(fresh["access_token"]), 401, "token_revoked")
+    assert api.me(api.tokens()["access_token"]).status_code == 200

@@ -1,0 +1,77 @@
+"""The schema comes only from the migrations: empty -> head -> base -> head on real Postgres."""
+
+import subprocess
+import sys
+
+import sqlalchemy
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from api import create_app
+from api.extensions import db
+from flask_migrate import downgrade, upgrade
+from paths import WEB_DIR
+from sqlalchemy.exc import IntegrityError
+
+
+def tables(url):
+    engine = sqlalchemy.create_engine(url)
+    try:
+        return set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade(empty_database, settings):
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+        assert tables(empty_database) == {"alembic_version", "roles", "users", "auth_state"}
+        downgrade(revision="base")
+        assert tables(empty_database) == {"alembic_version"}
+        upgrade()
+        assert tables(empty_database) == {"alembic_version", "roles", "users", "auth_state"}
+        db.engine.dispose()
+
+
+def test_models_match_the_migrated_schema(empty_database, settings):
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        db.engine.dispose()
+    assert differences == []
+
+
+def test_email_uniqueness_ignores_case_in_the_database_itself(app):
+    with app.app_context():
+        role_id = db.session.execute(sqlalchemy.text("SELECT id FROM roles WHERE name = 'user'")).scalar_one()
+        insert = sqlalchemy.text("INSERT INTO users (email, password_hash, role_id) VALUES (:email, 'x', :role_id)")
+        db.session.execute(insert, {"email": "Case@Example.com", "role_id": role_id})
+        db.session.commit()
+        try:
+            db.session.execute(insert, {"email": "case@example.COM", "role_id": role_id})
+            db.session.commit()
+            raise AssertionError("a second address differing only in case was stored")
+        except IntegrityError:
+            db.session.rollback()
+
+
+def test_concurrent_deploys_take_turns(empty_database, settings):
+    """Two `flask deploy` processes on one empty database: both succeed, the schema is whole."""
+    env = {**settings, "PATH": "/usr/bin:/bin", "FLASK_APP": "api"}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "flask", "deploy"],
+            cwd=WEB_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    assert sum("roles updated: user, admin" in output for output in outputs) == 1, outputs
+    assert sum("roles unchanged" in output for output in outputs) == 1, outputs

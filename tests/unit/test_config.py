@@ -1,0 +1,178 @@
+"""Mode selection, env files, URL building, and production's refusal of weak or example secrets."""
+
+import pytest
+from api import create_app
+from api.config import ConfigError, load_config, resolve_mode
+from paths import ENV_DIR
+
+STRONG = "k7Qx2vN9pL4mR8sT1wY6zB3cF5hJ0dGa"  # 32 random-looking bytes
+STRONG_2 = "Vb8nM2xZ5qW7eR1tY4uI9oP3aS6dF0gH"
+
+
+def production(**overrides):
+    settings = {
+        "APP_ENV": "production",
+        "FLASK_SECRET_KEY": STRONG,
+        "JWT_SECRET_KEY": STRONG_2,
+        "POSTGRES_HOST": "db",
+        "POSTGRES_PASSWORD": STRONG + "pg",
+        "BLACKLIST_STORAGE_TYPE": "redis",
+        "REDIS_HOST": "redis",
+        "REDIS_PASSWORD": STRONG + "redis",
+    }
+    settings.update(overrides)
+    return load_config(settings)
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch, tmp_path):
+    """Config reads the real environment: clear what this machine might set, use an empty env dir."""
+    for name in (
+        "APP_ENV",
+        "FLASK_ENV",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "POSTGRES_HOST",
+        "REDIS_HOST",
+        "FLASK_SECRET_KEY",
+        "JWT_SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "REDIS_PASSWORD",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ENV_DIR", str(tmp_path))
+
+
+def test_production_starts_with_strong_secrets():
+    config = production()
+    assert config.MODE == "production"
+    assert config.SQLALCHEMY_DATABASE_URI.startswith("postgresql+psycopg2://postgres:")
+    assert config.SQLALCHEMY_DATABASE_URI.endswith("@db:5432/postgres")
+    assert config.LOG_FORMAT == "json"
+
+
+@pytest.mark.parametrize("name", ["FLASK_SECRET_KEY", "JWT_SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD"])
+def test_production_names_a_missing_secret(name):
+    with pytest.raises(ConfigError, match=f"{name} is missing"):
+        production(**{name: ""})
+
+
+def test_production_refuses_a_short_secret():
+    with pytest.raises(ConfigError, match="JWT_SECRET_KEY is shorter than 32 bytes"):
+        production(JWT_SECRET_KEY="x" * 31)
+
+
+@pytest.mark.parametrize(
+    "value", ["CHANGE-ME" * 4, "insecure-dev-jwt-secret-key-0123456789abcdef", "this-is-an-example-secret-value-ok"]
+)
+def test_production_refuses_example_values(value):
+    with pytest.raises(ConfigError, match="FLASK_SECRET_KEY is an example value"):
+        production(FLASK_SECRET_KEY=value)
+
+
+def test_production_lists_every_problem_at_once():
+    with pytest.raises(ConfigError) as raised:
+        production(FLASK_SECRET_KEY="", JWT_SECRET_KEY="short")
+    assert "FLASK_SECRET_KEY is missing" in str(raised.value)
+    assert "JWT_SECRET_KEY is shorter" in str(raised.value)
+
+
+def test_production_checks_the_password_inside_database_url():
+    with pytest.raises(ConfigError, match="POSTGRES_PASSWORD is an example value"):
+        production(DATABASE_URL="postgresql://app:CHANGE-ME-CHANGE-ME-CHANGE-ME-CHANGE-ME@db/app")
+
+
+def test_production_with_the_committed_dev_env_file_refuses(monkeypatch):
+    # A production process handed the committed development values refuses them.
+    dev_values = (ENV_DIR / ".env.development").read_text()
+    secrets = dict(line.split("=", 1) for line in dev_values.splitlines() if line.startswith(("FLASK_", "JWT_")))
+    with pytest.raises(ConfigError, match="example value"):
+        production(**secrets)
+
+
+def test_create_app_refuses_to_start_in_production_without_secrets():
+    with pytest.raises(ConfigError, match="FLASK_SECRET_KEY is missing"):
+        create_app({"APP_ENV": "production", "FLASK_SECRET_KEY": "", "DATABASE_URL": "sqlite://"})
+
+
+def test_mode_defaults_to_production():
+    assert resolve_mode({}) == "production"
+
+
+def test_flask_env_is_accepted_and_app_env_wins():
+    assert resolve_mode({"FLASK_ENV": "development"}) == "development"
+    assert resolve_mode({"FLASK_ENV": "development", "APP_ENV": "testing"}) == "test"
+
+
+def test_unknown_mode_is_named():
+    with pytest.raises(ConfigError, match="'staging' is not a mode"):
+        resolve_mode({"APP_ENV": "staging"})
+
+
+def test_env_file_fills_in_and_the_real_environment_wins(monkeypatch, tmp_path):
+    (tmp_path / ".env.test").write_text("JWT_ACCESS_TOKEN_EXPIRES=111\nJWT_REFRESH_TOKEN_EXPIRES=222\n")
+    monkeypatch.setenv("JWT_REFRESH_TOKEN_EXPIRES", "333")
+    config = load_config(
+        {"APP_ENV": "test", "FLASK_SECRET_KEY": STRONG, "JWT_SECRET_KEY": STRONG_2, "BLACKLIST_STORAGE_TYPE": "memory"}
+    )
+    assert config.JWT_ACCESS_TOKEN_EXPIRES == 111
+    assert config.JWT_REFRESH_TOKEN_EXPIRES == 333
+
+
+def test_postgres_parts_make_a_quoted_url():
+    config = production(
+        POSTGRES_USER="app", POSTGRES_PASSWORD="p@ss:w/rd" + STRONG, POSTGRES_DB="my db", POSTGRES_PORT="6543"
+    )
+    assert config.SQLALCHEMY_DATABASE_URI == f"postgresql+psycopg2://app:p%40ss%3Aw%2Frd{STRONG}@db:6543/my%20db"
+
+
+def test_database_url_wins_and_old_scheme_is_rewritten():
+    config = production(DATABASE_URL=f"postgres://u:{STRONG}@elsewhere/x")
+    assert config.SQLALCHEMY_DATABASE_URI == f"postgresql://u:{STRONG}@elsewhere/x"
+
+
+def test_redis_parts_make_a_url():
+    config = production(REDIS_HOST="cache", REDIS_PORT="6380", REDIS_DB_INDEX="2", REDIS_PASSWORD=STRONG)
+    assert config.REDIS_URL == f"redis://:{STRONG}@cache:6380/2"
+
+
+def test_unknown_blocklist_type_is_refused():
+    with pytest.raises(ConfigError, match="BLACKLIST_STORAGE_TYPE='files'"):
+        production(BLACKLIST_STORAGE_TYPE="files")
+
+
+def test_redis_blocklist_without_redis_is_refused():
+    with pytest.raises(ConfigError, match="needs REDIS_URL or REDIS_HOST"):
+        production(REDIS_HOST="", REDIS_PASSWORD="")
+
+
+def test_bad_numbers_and_booleans_are_named():
+    with pytest.raises(ConfigError, match="JWT_DECODE_LEEWAY='soon'"):
+        production(JWT_DECODE_LEEWAY="soon")
+    with pytest.raises(ConfigError, match="LOG_TO_SYSLOG='maybe'"):
+        production(LOG_TO_SYSLOG="maybe")
+
+
+def memory_store_warnings(caplog, **settings) -> list[str]:
+    base = {
+        "FLASK_SECRET_KEY": STRONG,
+        "JWT_SECRET_KEY": STRONG_2,
+        "DATABASE_URL": "sqlite://",
+        "BLACKLIST_STORAGE_TYPE": "memory",
+    }
+    with caplog.at_level("WARNING", logger="api"):
+        create_app({**base, **settings})
+    return [r.message for r in caplog.records if "BLACKLIST_STORAGE_TYPE=memory" in r.message]
+
+
+def test_memory_store_in_production_logs_a_warning(caplog):
+    assert memory_store_warnings(caplog, APP_ENV="production")
+
+
+def test_memory_store_with_several_workers_logs_a_warning(caplog):
+    (warning,) = memory_store_warnings(caplog, APP_ENV="test", GUNICORN_WORKERS="3")
+    assert "with 3 workers" in warning
+
+
+def test_memory_store_in_a_single_test_process_is_quiet(caplog):
+    assert memory_store_warnings(caplog, APP_ENV="test", GUNICORN_WORKERS="1") == []

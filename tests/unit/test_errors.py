@@ -1,0 +1,108 @@
+"""Bad input gets the contract's JSON error with the right status: never a 500, never HTML."""
+
+import pytest
+from contract import PASSWORD, assert_error
+
+
+def post_raw(client, path, data, content_type):
+    return client.post(path, data=data, content_type=content_type)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{bad", b'{"email": "a@example.com",}', b"\xff\xfe\xfa", b"[" * 100_000 + b"]" * 100_000, b"nul\x00l"],
+    ids=["syntax", "trailing-comma", "bad-utf8", "deep-nesting", "nul-byte"],
+)
+def test_unparsable_json_is_400(client, body):
+    assert_error(post_raw(client, "/api/auth/register", body, "application/json"), 400, "invalid_json")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"]
+)
+def test_non_json_body_is_415(client, content_type):
+    assert_error(
+        post_raw(client, "/api/auth/login", b"email=a&password=b", content_type), 415, "unsupported_media_type"
+    )
+
+
+def test_json_with_charset_parameter_is_accepted(client):
+    body = b'{"email": "cs@example.com", "password": "%s"}' % PASSWORD.encode()
+    assert post_raw(client, "/api/auth/register", body, "application/json; charset=utf-8").status_code == 201
+
+
+def test_missing_body_is_422(client):
+    error = assert_error(client.post("/api/auth/register"), 422, "validation_error")
+    assert set(error["details"]) == {"email", "password"}
+
+
+def test_oversized_body_is_413_json(app_factory):
+    client = app_factory(MAX_CONTENT_LENGTH=1024).test_client()
+    body = b'{"email": "%s"}' % (b"a" * 2000)
+    assert_error(post_raw(client, "/api/auth/register", body, "application/json"), 413, "payload_too_large")
+
+
+def test_default_body_limit_is_one_mebibyte(app):
+    assert app.config["MAX_CONTENT_LENGTH"] == 1024 * 1024
+
+
+def test_unknown_api_path_is_404_json(client):
+    assert_error(client.get("/api/nope"), 404, "not_found")
+    assert_error(client.post("/api/auth/nope", json={}), 404, "not_found")
+
+
+def test_wrong_method_is_405_json_with_allow(client):
+    response = client.delete("/api/auth/login")
+    assert_error(response, 405, "method_not_allowed")
+    assert "POST" in response.headers["Allow"]
+
+
+def test_wrong_type_in_fields_is_422_not_500(client):
+    response = client.post("/api/auth/register", json={"email": 12, "password": ["x"]})
+    assert set(assert_error(response, 422, "validation_error")["details"]) == {"email", "password"}
+
+
+def test_huge_page_number_is_422_not_an_overflow(api, admin_token):
+    assert_error(api.users(admin_token, page=10**30), 422, "validation_error")
+    assert api.users(admin_token, page=1_000_000).json["items"] == []
+
+
+def test_unexpected_exception_is_500_json_without_a_traceback(app):
+    @app.get("/api/test-explodes")
+    def explodes():
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/api/test-explodes")
+    error = assert_error(response, 500, "internal_error")
+    assert "secret internals" not in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert error["message"] == "Internal server error"
+
+
+def test_database_down_is_503_json(app_factory, tmp_path):
+    app = app_factory(DATABASE_URL=f"sqlite:///{tmp_path}/missing-dir/db.sqlite", BLACKLIST_STORAGE_TYPE="database")
+    client = app.test_client()
+    assert_error(
+        client.post("/api/auth/register", json={"email": "a@example.com", "password": PASSWORD}),
+        503,
+        "service_unavailable",
+    )
+    assert_error(client.get("/api/readyz"), 503, "service_unavailable")
+
+
+def test_token_store_down_fails_closed(app_factory, tmp_path, database_path):
+    """A database-backed store that cannot be reached must refuse, not wave tokens through."""
+    from contract import Api
+
+    good = Api(app_factory(BLACKLIST_STORAGE_TYPE="database").test_client())
+    token = good.tokens()["access_token"]
+    # Same secret and user, but the store's database is gone: the token cannot be checked.
+    broken = app_factory(BLACKLIST_STORAGE_TYPE="database", DATABASE_URL=f"sqlite:///{tmp_path}/nowhere/x.sqlite")
+    response = Api(broken.test_client()).me(token)
+    error = assert_error(response, 503, "service_unavailable")
+    assert "token store" in error["message"]
+    assert response.headers["Retry-After"]
+
+
+def test_errors_outside_the_api_are_json_too(client):
+    assert_error(client.get("/no-spa-configured"), 404, "not_found")

@@ -1,0 +1,54 @@
+"""Promises the repository's files make to each other, checked without running anything."""
+
+import hashlib
+import re
+
+from build_spa import build
+from paths import REPO_ROOT
+
+SPA_DIR = REPO_ROOT / "services/nginx/spa"
+
+
+def official_images() -> dict:
+    lines = (REPO_ROOT / "compose/official-images.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_hashed_asset_names_match_their_content():
+    """nginx caches hashed names for a year: a changed file must get a new name."""
+    hashed = 0
+    for asset in (SPA_DIR / "assets").rglob("*"):
+        match = re.search(r"\.([0-9a-f]{8,})\.[a-z0-9]+$", asset.name)
+        if match:
+            hashed += 1
+            assert hashlib.sha256(asset.read_bytes()).hexdigest().startswith(match.group(1)), asset.name
+    assert hashed
+
+
+def test_compose_files_and_dockerfiles_default_to_the_official_images():
+    official = official_images()
+    for compose_file in ["docker-compose.yml", "docker-compose.prod.yml"]:
+        text = (REPO_ROOT / compose_file).read_text()
+        for name, image in official.items():
+            assert f"${{{name}:-{image}}}" in text, (compose_file, name)
+    for dockerfile, name in [("services/web/Dockerfile", "PYTHON_IMAGE"), ("services/nginx/Dockerfile", "NGINX_IMAGE")]:
+        assert f"ARG {name}={official[name]}" in (REPO_ROOT / dockerfile).read_text()
+
+
+def test_no_dockerfile_pulls_a_syntax_frontend():
+    for dockerfile in REPO_ROOT.glob("**/Dockerfile"):
+        assert not re.search(r"^\s*#\s*syntax=", dockerfile.read_text(), re.MULTILINE | re.IGNORECASE), dockerfile
+
+
+def test_production_secrets_are_not_tracked():
+    ignored = (REPO_ROOT / ".gitignore").read_text().splitlines()
+    assert ".env.d/.env.production" in ignored
+
+
+def test_the_committed_spa_is_the_build_of_its_sources(tmp_path):
+    """`make spa` output is committed (no build step to run the stack); it must match the sources."""
+    build(REPO_ROOT / "services/nginx/spa-src", tmp_path / "spa")
+    built = {p.relative_to(tmp_path / "spa"): p.read_bytes() for p in (tmp_path / "spa").rglob("*") if p.is_file()}
+    committed = {p.relative_to(SPA_DIR): p.read_bytes() for p in SPA_DIR.rglob("*") if p.is_file()}
+    assert sorted(built) == sorted(committed), "run `make spa`"
+    assert built == committed, "run `make spa`"
