@@ -1,0 +1,126 @@
+"""The deploy queue: one at a time, only the newest waiting commit kept, dedupe on delivery and commit."""
+
+import threading
+
+import pytest
+from hook.deploys import Ledger
+
+A, B, C = "a" * 40, "b" * 40, "c" * 40
+REF = "refs/heads/main"
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    ledger = Ledger(str(tmp_path / "hook.sqlite"))
+    ledger.create()
+    return ledger
+
+
+def status_of(ledger, deploy_id):
+    return ledger.deploy(deploy_id)["status"]
+
+
+def test_a_push_is_queued(ledger):
+    decision = ledger.enqueue("github", A, REF, delivery_id="d1")
+    assert decision.outcome == "accepted" and decision.deploy_id
+    assert [d["sha"] for d in ledger.status()["queue"]] == [A]
+
+
+def test_a_newer_push_supersedes_the_waiting_one(ledger):
+    first = ledger.enqueue("github", A, REF, delivery_id="d1")
+    second = ledger.enqueue("github", B, REF, delivery_id="d2")
+    assert second.outcome == "accepted"
+    assert f"superseded deploy {first.deploy_id}" in second.reason
+    assert status_of(ledger, first.deploy_id) == "skipped"
+    assert "superseded" in ledger.deploy(first.deploy_id)["reason"]
+    assert [d["sha"] for d in ledger.status()["queue"]] == [B]
+
+
+def test_pushes_while_one_runs_keep_only_the_newest_waiting(ledger):
+    running = ledger.enqueue("github", A, REF, delivery_id="d1")
+    assert ledger.claim_next()["id"] == running.deploy_id
+    b = ledger.enqueue("github", B, REF, delivery_id="d2")
+    c = ledger.enqueue("github", C, REF, delivery_id="d3")
+    assert status_of(ledger, b.deploy_id) == "skipped"
+    assert ledger.claim_next() is None  # one at a time
+    ledger.finish(running.deploy_id, True, "done", live_sha=A)
+    assert ledger.claim_next()["id"] == c.deploy_id
+
+
+def test_a_replayed_delivery_changes_nothing(ledger):
+    first = ledger.enqueue("github", A, REF, delivery_id="same")
+    again = ledger.enqueue("github", B, REF, delivery_id="same")
+    assert again.outcome == "duplicate"
+    assert again.deploy_id == first.deploy_id
+    assert [d["sha"] for d in ledger.status()["queue"]] == [A]
+
+
+def test_the_live_commit_is_not_deployed_again(ledger):
+    ledger.set_live(A)
+    decision = ledger.enqueue("github", A, REF, delivery_id="d1")
+    assert decision.outcome == "skipped" and "already live" in decision.reason
+    assert ledger.status()["queue"] == []
+
+
+def test_the_commit_being_deployed_is_not_queued_again(ledger):
+    running = ledger.enqueue("github", A, REF, delivery_id="d1")
+    ledger.claim_next()
+    decision = ledger.enqueue("github", A, REF, delivery_id="d2")
+    assert decision.outcome == "skipped" and decision.deploy_id == running.deploy_id
+
+
+def test_the_waiting_commit_is_not_queued_twice(ledger):
+    first = ledger.enqueue("github", A, REF, delivery_id="d1")
+    again = ledger.enqueue("github", A, REF, delivery_id="d2")
+    assert again.outcome == "accepted" and again.deploy_id == first.deploy_id
+
+
+def test_going_back_to_the_live_commit_while_another_runs_is_queued(ledger):
+    ledger.set_live(A)
+    ledger.enqueue("github", B, REF, delivery_id="d1")
+    ledger.claim_next()
+    assert ledger.enqueue("github", A, REF, delivery_id="d2").outcome == "accepted"
+
+
+def test_a_waiting_deploy_of_what_became_live_is_skipped_at_claim(ledger):
+    waiting = ledger.enqueue("github", A, REF, delivery_id="d1")
+    ledger.set_live(A)
+    assert ledger.claim_next() is None
+    assert status_of(ledger, waiting.deploy_id) == "skipped"
+
+
+def test_concurrent_pushes_leave_exactly_one_waiting(ledger):
+    barrier = threading.Barrier(8)
+
+    def push(n):
+        barrier.wait()
+        ledger.enqueue("github", f"{n:040x}", REF, delivery_id=f"d{n}")
+
+    threads = [threading.Thread(target=push, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ledger.status()["queue"]) == 1
+    assert sum(d["status"] == "skipped" for d in ledger.status()["recent"]) == 7
+
+
+def test_steps_keep_their_output_and_timings(ledger):
+    deploy = ledger.enqueue("github", A, REF, delivery_id="d1")
+    ledger.claim_next()
+    position = ledger.start_step(deploy.deploy_id, "build")
+    ledger.update_step_output(deploy.deploy_id, position, "step 1/9\n")
+    ledger.finish_step(deploy.deploy_id, position, True, "step 1/9\nstep 9/9\n")
+    ledger.finish(deploy.deploy_id, True, "live", live_sha=A)
+    record = ledger.deploy(deploy.deploy_id)
+    assert record["status"] == "succeeded"
+    assert record["steps"][0]["name"] == "build" and record["steps"][0]["output"].endswith("step 9/9\n")
+    assert record["steps"][0]["duration_s"] >= 0
+    assert ledger.status()["live"]["sha"] == A
+
+
+def test_a_deployer_restart_fails_what_was_left_running(ledger):
+    deploy = ledger.enqueue("github", A, REF, delivery_id="d1")
+    ledger.claim_next()
+    assert ledger.interrupt_running("interrupted") == [deploy.deploy_id]
+    assert status_of(ledger, deploy.deploy_id) == "failed"
