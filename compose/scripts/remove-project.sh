@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Remove every container (running or not, one-off `run` containers included) and network that
+# carries a compose project's label; with --volumes, its volumes too. Works without the compose
+# file, so it also cleans up after a project whose file or settings are gone.
+set -euo pipefail
+
+volumes=0
+if [ "${1:-}" = "--volumes" ]; then volumes=1; shift; fi
+project=${1:?usage: remove-project.sh [--volumes] PROJECT}
+label="label=com.docker.compose.project=$project"
+
+containers=$(docker ps -aq --filter "$label")
+if [ -n "$containers" ]; then
+  docker rm -f $containers >/dev/null
+  echo "[kill] removed $(echo "$containers" | wc -l) container(s) of $project"
+fi
+networks=$(docker network ls -q --filter "$label")
+if [ -n "$networks" ]; then
+  docker network rm $networks >/dev/null
+  echo "[kill] removed $(echo "$networks" | wc -l) network(s) of $project"
+fi
+if [ "$volumes" = 1 ]; then
+  vols=$(docker volume ls -q --filter "$label")
+  if [ -n "$vols" ]; then
+    docker volume rm $vols >/dev/null
+    echo "[kill] removed volume(s): $(echo $vols)"
+  fi
+fi
+left=$(docker ps -q --filter "$label" | wc -l)
+echo "[kill] containers of $project still running: $left"
+[ "$left" = 0 ]

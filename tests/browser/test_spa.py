@@ -1,0 +1,166 @@
+"""The default SPA in a real browser: register, sign in, profile, reload, sign out, admin list,
+errors in words, sessions ended elsewhere, an access token refreshed without the user noticing."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from contract import PASSWORD
+from playwright.sync_api import expect
+
+PHONE = {"width": 390, "height": 844}
+
+
+def new_email(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def register(page, email, password=PASSWORD):
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Create account").click()
+
+
+def sign_in(page, email, password=PASSWORD):
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_register_sign_in_reload_sign_out(tab):
+    t = tab()
+    page = t.open("/register")
+    t.screenshot("register")
+    email = new_email("flow")
+    register(page, email)
+    expect(page).to_have_url(re.compile(r"/profile$"))
+    expect(page.get_by_test_id("profile-email")).to_have_text(email)
+    expect(page.get_by_role("status")).to_contain_text("Welcome")
+    t.screenshot("profile")
+
+    page.reload()  # the access token is gone with the page; the refresh cookie restores the session
+    expect(page.get_by_test_id("profile-email")).to_have_text(email)
+    expect(page.get_by_role("status")).to_have_count(0)  # the welcome was shown once
+
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_role("status")).to_have_text("You are signed out.")
+    t.screenshot("signed-out")
+
+    page.goto(t.stack.https + "/profile")  # a deep link to a private route
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_text("Please sign in to continue.")).to_be_visible()
+
+    sign_in(page, email)
+    expect(page.get_by_test_id("profile-email")).to_have_text(email)
+
+
+def test_a_wrong_password_is_explained(tab):
+    t = tab()
+    page = t.open("/register")
+    email = new_email("wrong")
+    register(page, email)
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    sign_in(page, email, "not the password at all")
+    expect(page.get_by_role("alert")).to_have_text("That email and password do not match an account.")
+    expect(page.get_by_role("button", name="Sign in")).to_be_enabled()
+    t.screenshot("wrong-password")
+
+
+def test_form_errors_are_shown_next_to_the_fields(tab):
+    t = tab()
+    page = t.open("/register")
+    register(page, new_email("short"), "too short")
+    expect(page.get_by_role("alert")).to_have_text("Please correct the fields marked below.")
+    expect(page.get_by_label("Password")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#password-error")).to_have_text("Use 12 to 1024 characters.")
+
+
+def test_an_admin_sees_the_user_list(tab, stack):
+    email = new_email("admin")
+    created = stack.compose_run(
+        "exec",
+        "-T",
+        "-e",
+        f"ADMIN_PASSWORD={PASSWORD}",
+        "web",
+        "flask",
+        "--app",
+        "api",
+        "create-admin",
+        "--email",
+        email,
+    )
+    assert "created" in created.stdout, created.stdout + created.stderr
+    t = tab()
+    page = t.open("/login")
+    sign_in(page, email)
+    expect(page.get_by_test_id("profile-role")).to_have_text("admin")
+    page.get_by_role("link", name="Users").click()
+    expect(page).to_have_url(re.compile(r"/admin$"))
+    table = page.get_by_test_id("user-table")
+    expect(table.get_by_role("cell", name=email)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Page 1 of \d+ · \d+ users"))).to_be_visible()
+    t.screenshot("admin")
+    page.reload()  # a deep link that survives a reload
+    expect(page.get_by_test_id("user-table")).to_be_visible()
+
+
+def test_the_user_list_is_not_for_everyone(tab):
+    t = tab()
+    page = t.open("/register")
+    register(page, new_email("plain"))
+    expect(page.get_by_test_id("profile-role")).to_have_text("user")
+    expect(page.get_by_role("link", name="Users")).to_have_count(0)
+    page.goto(t.stack.https + "/admin")
+    expect(page).to_have_url(re.compile(r"/profile$"))
+    expect(page.get_by_role("alert")).to_have_text("The user list is for administrators.")
+
+
+def test_signing_out_everywhere_ends_the_other_devices_session(tab):
+    email = new_email("devices")
+    laptop, phone = tab(), tab(viewport=PHONE)
+    register(laptop.open("/register"), email)
+    sign_in(phone.open("/login"), email)
+    expect(phone.page.get_by_test_id("profile-email")).to_have_text(email)
+    phone.screenshot("profile-phone")
+
+    laptop.page.get_by_role("button", name="Sign out everywhere").click()
+    expect(laptop.page.get_by_role("status")).to_have_text("You are signed out on every device.")
+
+    phone.page.reload()
+    expect(phone.page).to_have_url(re.compile(r"/login$"))
+    expect(phone.page.get_by_role("alert")).to_contain_text("Your session has ended")
+    phone.screenshot("session-ended-phone")
+
+
+def test_an_expired_access_token_is_refreshed_without_the_user_noticing(tab):
+    """The browser tier's stack gives access tokens 5 s (+10 s leeway)."""
+    t = tab()
+    page = t.open("/register")
+    register(page, new_email("expiry"))
+    expect(page.get_by_test_id("profile-email")).to_be_visible()
+    page.wait_for_timeout(16_000)
+    refreshes_before = sum("/api/auth/refresh" in r for r in t.requests)
+    page.get_by_role("link", name="Profile").click()
+    expect(page.get_by_test_id("profile-email")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/profile$"))
+    assert sum("/api/auth/refresh" in r for r in t.requests) == refreshes_before + 1
+
+
+def test_works_on_a_phone_sized_screen(tab):
+    t = tab(viewport=PHONE)
+    page = t.open("/login")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways ({width}px)"
+    t.screenshot("login-phone")
+
+
+def test_the_api_docs_render_under_the_content_security_policy(tab):
+    t = tab()
+    page = t.open("/api/docs")
+    expect(page.get_by_text("flask-stack API").first).to_be_visible()
+    expect(page.get_by_text("/api/auth/login").first).to_be_visible()
+    t.screenshot("api-docs")

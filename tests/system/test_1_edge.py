@@ -1,0 +1,162 @@
+"""The edge: TLS verified against the generated CA, HTTP -> HTTPS, HTTP/2, security headers, the SPA,
+nginx's own errors as JSON. (Files are numbered: later ones stop and restart parts of the stack.)"""
+
+import re
+import socket
+import ssl
+import time
+
+import pytest
+import requests
+from contract import assert_error, assert_security_headers, json_of
+from paths import REPO_ROOT
+
+SPA_DIR = REPO_ROOT / "services/nginx/spa"
+
+
+def hashed_asset() -> str:
+    # Sorted, and never a .gz twin: directory order differs between machines.
+    asset = next(
+        path
+        for path in sorted((SPA_DIR / "assets").iterdir())
+        if re.search(r"\.[0-9a-f]{8,}\.(?:js|css|svg)$", path.name)
+    )
+    return "/" + str(asset.relative_to(SPA_DIR))
+
+
+def tls_connection(stack, **context_options):
+    context = ssl.create_default_context(cafile=str(stack.ca_file))
+    for name, value in context_options.items():
+        setattr(context, name, value)
+    raw = socket.create_connection(("localhost", stack.https_port), timeout=5)
+    return context.wrap_socket(raw, server_hostname="localhost")
+
+
+def test_https_verifies_against_the_generated_ca(stack):
+    assert stack.get("/api/healthz").status_code == 200
+
+
+def test_the_certificate_is_not_trusted_without_that_ca(stack):
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(stack.https + "/api/healthz", timeout=10)
+
+
+def test_http_redirects_to_https_permanently_keeping_path_and_query(stack):
+    response = requests.get(stack.http + "/profile?tab=2", allow_redirects=False, timeout=10)
+    assert response.status_code == 308
+    assert response.headers["Location"] == f"https://localhost:{stack.https_port}/profile?tab=2"
+
+
+def test_http_serves_acme_challenges_without_redirecting(stack):
+    response = requests.get(stack.http + "/.well-known/acme-challenge/missing-token", allow_redirects=False, timeout=10)
+    assert response.status_code == 404
+
+
+def test_http2_is_offered(stack):
+    context = ssl.create_default_context(cafile=str(stack.ca_file))
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with (
+        socket.create_connection(("localhost", stack.https_port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as connection,
+    ):
+        assert connection.selected_alpn_protocol() == "h2"
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_modern_tls_versions_are_accepted_with_aead_ciphers(stack, version):
+    with tls_connection(stack, minimum_version=version, maximum_version=version) as connection:
+        assert connection.version() == version.name.replace("_", ".")
+        cipher = connection.cipher()[0]
+        assert "GCM" in cipher or "CHACHA20" in cipher, cipher
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+def test_old_tls_versions_are_refused(stack):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(str(stack.ca_file))
+    context.minimum_version = ssl.TLSVersion.TLSv1
+    context.maximum_version = ssl.TLSVersion.TLSv1_1
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    with socket.create_connection(("localhost", stack.https_port), timeout=5) as raw, pytest.raises(ssl.SSLError):
+        context.wrap_socket(raw, server_hostname="localhost")
+
+
+def test_security_headers_on_success_and_on_api_404(stack):
+    assert_security_headers(stack.get("/api/healthz"))
+    response = stack.get("/api/nope")
+    assert_error(response, 404, "not_found")
+    assert_security_headers(response)
+
+
+def test_spa_root_and_deep_links_serve_index_revalidated(stack):
+    index = (SPA_DIR / "index.html").read_text()
+    for path in ["/", "/login", "/profile", "/admin/users"]:
+        response = stack.get(path)
+        assert response.status_code == 200, path
+        assert response.text == index, path
+        assert response.headers["Cache-Control"] == "no-cache", path
+        assert_security_headers(response)
+
+
+def test_hashed_asset_is_cached_for_a_year_immutable(stack):
+    path = hashed_asset()
+    response = stack.get(path)
+    assert response.status_code == 200
+    assert response.content == (SPA_DIR / path.lstrip("/")).read_bytes()
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert_security_headers(response)
+
+
+def test_a_missing_hashed_asset_is_404_not_the_spa(stack):
+    response = stack.get("/assets/app.0123456789.js")
+    assert response.status_code == 404
+    assert (SPA_DIR / "index.html").read_text() not in response.text
+
+
+def test_unknown_api_path_is_a_json_404_not_the_spa(stack):
+    assert_error(stack.get("/api/nope/deeper"), 404, "not_found")
+
+
+def test_api_responses_are_compressed(stack):
+    response = stack.get("/api/openapi.json", headers={"Accept-Encoding": "gzip"})
+    assert response.headers.get("Content-Encoding") == "gzip"
+    assert json_of(response)["openapi"].startswith("3.")
+
+
+def test_request_id_is_passed_through_and_echoed(stack):
+    response = stack.get("/api/healthz", headers={"X-Request-ID": "system-test-4711"})
+    assert response.headers["X-Request-ID"] == "system-test-4711"
+    logs = stack.compose_run("logs", "--no-log-prefix", "web").stdout
+    assert "system-test-4711" in logs
+
+
+def test_nginx_413_is_json_with_headers(stack):
+    response = stack.api().post(
+        "/api/auth/register", data=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "application/json"}
+    )
+    assert_error(response, 413, "payload_too_large")
+    assert_security_headers(response)
+
+
+def test_nginx_429_is_json_with_headers_and_retry_after(stack):
+    session = stack.session()
+    url = stack.https + "/api/auth/login"
+    statuses = []
+    for _ in range(60):
+        response = session.post(url, json={})
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            break
+    assert 429 in statuses, statuses
+    assert_error(response, 429, "rate_limited")
+    assert_security_headers(response)
+    assert response.headers["Retry-After"] == "1"
+    # Let the bucket drain (burst 20 at 10 r/s: two seconds) so later tests start with a full budget.
+    time.sleep(2.5)
+
+
+def test_readyz_reports_each_dependency(stack):
+    body = json_of(stack.get("/api/readyz"))
+    assert body["status"] == "ready"
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["redis"]["status"] == "ok"

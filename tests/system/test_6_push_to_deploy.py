@@ -1,0 +1,345 @@
+"""Push-to-deploy on the real production stack.
+
+A bare repository served by `git daemon` stands in for GitHub. A deploy checkout of it runs
+docker-compose.prod.yml with the hook profile (`make prod`). The tests push commits to the bare
+repository, send correctly signed push events through nginx, and watch the API through nginx the
+whole time. Tests run in order; each builds on the commits before it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+from hook.signatures import sign
+from paths import REPO_ROOT
+from polling import until
+from ports import free_port
+from traffic import Traffic
+
+PROJECT = "flask-stack-deploytest"
+REPOSITORY = "acme/flask-stack"
+VERSION_FILE = "services/web/api/__init__.py"
+HEALTH_FILE = "services/web/api/health/routes.py"
+HEALTHZ_DOCSTRING = '    """Liveness: the process answers. Touches nothing else."""\n'
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+RELEASE_DELIVERY = str(uuid.uuid4())  # GitHub's delivery ids are GUIDs
+
+
+def git(cwd, *args, check=True) -> str:
+    result = subprocess.run(
+        ["git", "-c", "user.name=Deploy Test", "-c", "user.email=deploy@example.com", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)}: {result.stderr}")
+    return result.stdout.strip()
+
+
+class Deploy:
+    """The deploy checkout, its stack, the stand-in for GitHub, and a source clone that pushes."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.source = home / "source"
+        self.origin = home / "origin.git"
+        self.checkout = home / "deploy"
+        self.secrets: dict[str, str] = {}
+        self.https = ""
+        self.ca_file = ""
+        self.daemon = None
+        self.commits: dict[str, str] = {}
+
+    def env(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if k not in {"COMPOSE_PROJECT_NAME", "HTTP_PORT", "HTTPS_PORT"}}
+        return {**env, "PROD_PROJECT": PROJECT}
+
+    def make(self, *targets) -> subprocess.CompletedProcess:
+        return subprocess.run(["make", *targets], cwd=self.checkout, env=self.env(), capture_output=True, text=True)
+
+    def commit(self, message: str, version: str | None = None, edit=None) -> str:
+        if version:
+            path = self.source / VERSION_FILE
+            text = path.read_text()
+            current = next(line for line in text.splitlines() if line.startswith("__version__"))
+            path.write_text(text.replace(current, f'__version__ = "{version}"'))
+        if edit:
+            edit(self.source)
+        git(self.source, "commit", "-qam", message)
+        git(self.source, "push", "-q", str(self.origin), "HEAD:refs/heads/main")
+        sha = git(self.source, "rev-parse", "HEAD")
+        self.commits[message] = sha
+        return sha
+
+    def send(self, payload: dict, event="push", delivery=None, secret=None) -> requests.Response:
+        body = json.dumps(payload).encode()
+        signature = sign((secret or self.secrets["HOOK_SECRET"]).encode(), body)
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "X-Hub-Signature-256": signature,
+        }
+        return requests.post(self.https + "/hooks/github", data=body, headers=headers, verify=self.ca_file, timeout=10)
+
+    def push_event(self, sha: str, **kwargs) -> requests.Response:
+        payload = {"ref": "refs/heads/main", "after": sha, "deleted": False, "repository": {"full_name": REPOSITORY}}
+        return self.send(payload, **kwargs)
+
+    def hooks_get(self, path: str) -> dict:
+        response = requests.get(
+            self.https + path,
+            verify=self.ca_file,
+            timeout=10,
+            headers={"Authorization": f"Bearer {self.secrets['HOOK_STATUS_TOKEN']}"},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_for_deploy(self, deploy_id: int, timeout: float = 300) -> dict:
+        finished = until(
+            lambda: (
+                (d := self.hooks_get(f"/hooks/deploys/{deploy_id}"))["status"] in {"succeeded", "failed", "skipped"}
+                and d
+            ),
+            timeout=timeout,
+            interval=1,
+        )
+        assert finished, (
+            f"deploy {deploy_id} did not finish in {timeout}s: {self.hooks_get(f'/hooks/deploys/{deploy_id}')}"
+        )
+        return finished
+
+    def version(self) -> str:
+        return requests.get(self.https + "/api/healthz", verify=self.ca_file, timeout=10).json()["version"]
+
+
+def break_healthz(source: Path) -> None:
+    path = source / HEALTH_FILE
+    text = path.read_text()
+    assert HEALTHZ_DOCSTRING in text
+    path.write_text(
+        text.replace(
+            HEALTHZ_DOCSTRING, HEALTHZ_DOCSTRING + '    raise RuntimeError("this commit is deliberately unhealthy")\n'
+        )
+    )
+
+
+def mend_healthz(source: Path) -> None:
+    path = source / HEALTH_FILE
+    path.write_text(path.read_text().replace('    raise RuntimeError("this commit is deliberately unhealthy")\n', ""))
+
+
+def assert_switched(traffic: Traffic, old: str, new: str) -> None:
+    """Only the old and the new version answered: the old first, the new last."""
+    answered = traffic.answered()
+    assert {o.detail for o in answered} == {old, new}, traffic.summary()
+    assert answered[0].detail == old and answered[-1].detail == new, traffic.summary()
+
+
+def project_gateway() -> str:
+    network = docker.from_env().networks.get(f"{PROJECT}_default")
+    return network.attrs["IPAM"]["Config"][0]["Gateway"]
+
+
+@pytest.fixture(scope="module")
+def deploy(compose_ready, tmp_path_factory):
+    home = tmp_path_factory.mktemp("push-to-deploy")
+    d = Deploy(home)
+    subprocess.run([str(REPO_ROOT / "compose/scripts/remove-project.sh"), "--volumes", PROJECT], capture_output=True)
+    # GitHub's stand-in: a bare repository with the project's committed tree on main.
+    git(home, "clone", "-q", str(REPO_ROOT), str(d.source))
+    git(home, "init", "-q", "--bare", str(d.origin))
+    git(d.source, "push", "-q", str(d.origin), "HEAD:refs/heads/main")
+    git(d.origin, "symbolic-ref", "HEAD", "refs/heads/main")
+    git(home, "clone", "-q", str(d.origin), str(d.checkout))
+    # The operator's production settings, as `make secrets` writes them, plus ports and the hook.
+    assert subprocess.run([str(d.checkout / "compose/scripts/make-secrets.sh")], capture_output=True).returncode == 0
+    http_port, https_port = free_port(), free_port()
+    (home / "certs").mkdir()
+    (home / "acme").mkdir()
+    env_file = d.checkout / ".env.d/.env.production"
+    with env_file.open("a") as settings:
+        settings.write(
+            f"COMPOSE_PROFILES=hook\nHOOK_REPOSITORY={REPOSITORY}\nHTTP_PORT={http_port}\nHTTPS_PORT={https_port}\n"
+            f"TLS_CERTS_DIR={home / 'certs'}\nACME_WEBROOT={home / 'acme'}\nDEPLOY_HEALTH_TIMEOUT=40\n"
+        )
+    d.secrets = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line.startswith("HOOK_"))
+    # Nothing of the project's own .env (images, CA) is in git: the deploy checkout writes its own.
+    started = time.monotonic()
+    result = d.make("prod")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    d.https = f"https://localhost:{https_port}"
+    nginx = docker.from_env().containers.list(
+        filters={"label": [f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=nginx"]}
+    )[0]
+    d.ca_file = str(home / "ca.pem")
+    Path(d.ca_file).write_bytes(nginx.exec_run(["cat", "/run/nginx/tls/ca.pem"]).output)
+    # The deployer fetches from the stand-in over the network, as it would from GitHub.
+    port = free_port()
+    d.daemon = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            f"--base-path={home}",
+            f"--port={port}",
+            "--listen=0.0.0.0",
+            str(home),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    git(d.checkout, "remote", "set-url", "origin", f"git://{project_gateway()}:{port}/origin.git")
+    d.stack_seconds = time.monotonic() - started
+    d.baseline_version = d.version()
+    yield d
+    d.daemon.terminate()
+    subprocess.run([str(REPO_ROOT / "compose/scripts/remove-project.sh"), "--volumes", PROJECT], capture_output=True)
+
+
+def record(name: str, figures: dict) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "push-to-deploy.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = figures
+    path.write_text(json.dumps(data, indent=2))
+    print(f"\n{name}: {json.dumps(figures)}")
+
+
+def test_the_deployer_knows_the_live_commit(deploy):
+    live = until(lambda: deploy.hooks_get("/hooks/status")["live"]["sha"], timeout=30)
+    assert live == git(deploy.checkout, "rev-parse", "HEAD")
+
+
+def test_a_bad_signature_is_401_and_nothing_happens(deploy):
+    sha = deploy.commit("unsigned attempt", version="6.6.6")
+    before = deploy.hooks_get("/hooks/status")
+    response = deploy.push_event(sha, secret="not-the-secret-at-all-0123456789")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_signature"
+    time.sleep(2)
+    after = deploy.hooks_get("/hooks/status")
+    assert after["recent"] == before["recent"] and after["queue"] == []
+    assert deploy.version() != "6.6.6"
+
+
+def test_ping_is_answered_with_pong(deploy):
+    response = deploy.send({"zen": "Design for failure."}, event="ping")
+    assert response.status_code == 200 and response.json()["status"] == "pong"
+
+
+def test_a_push_goes_live_with_no_failed_request(deploy):
+    sha = deploy.commit("release 1.1.0", version="1.1.0")
+    with Traffic(deploy.https + "/api/healthz", deploy.ca_file) as traffic:
+        response = deploy.push_event(sha, delivery=RELEASE_DELIVERY)
+        assert response.status_code == 202, response.text
+        assert response.json()["status"] == "accepted"
+        result = deploy.wait_for_deploy(response.json()["deploy_id"])
+        assert result["status"] == "succeeded", json.dumps(result, indent=2)[-4000:]
+        assert until(lambda: deploy.version() == "1.1.0", timeout=30)
+        time.sleep(2)
+    record(
+        "deploy",
+        {
+            "deploy_seconds": result["duration_s"],
+            "steps": {s["name"]: s["duration_s"] for s in result["steps"]},
+            "both_versions_answered_seconds": traffic.overlap_seconds(deploy.baseline_version, "1.1.0"),
+            **traffic.summary(),
+        },
+    )
+    assert traffic.failures == [], traffic.failures[:5]
+    assert_switched(traffic, old=deploy.baseline_version, new="1.1.0")
+    assert deploy.hooks_get("/hooks/status")["live"]["sha"] == sha
+    assert [s["name"] for s in result["steps"]] == [
+        "fetch",
+        "checkout",
+        "build",
+        "migrate",
+        "start",
+        "health",
+        "switch",
+        "drain",
+        "record",
+    ]
+    # The operator's next `make prod` keeps this image.
+    assert f"WEB_TAG={sha}" in (deploy.checkout / ".env").read_text()
+
+
+def test_a_replayed_delivery_changes_nothing(deploy):
+    sha = deploy.commits["release 1.1.0"]
+    response = deploy.push_event(sha, delivery=RELEASE_DELIVERY)
+    assert response.status_code == 200
+    assert response.json()["status"] == "duplicate"
+
+
+def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
+    """While a broken commit's deploy waits for health, two more pushes arrive: only the newer one
+    is deployed, after the broken one has failed; the old version answers throughout."""
+    broken = deploy.commit("broken healthz", version="1.2.0-broken", edit=break_healthz)
+    with Traffic(deploy.https + "/api/healthz", deploy.ca_file) as traffic:
+        failing = deploy.push_event(broken).json()
+        assert failing["status"] == "accepted"
+        assert until(lambda: deploy.hooks_get("/hooks/status")["running"], timeout=30)
+        first = deploy.commit("fix, part one", version="1.2.0-rc1", edit=mend_healthz)
+        second = deploy.commit("release 1.2.0", version="1.2.0")
+        skipped = deploy.push_event(first).json()
+        accepted = deploy.push_event(second).json()
+        failed = deploy.wait_for_deploy(failing["deploy_id"])
+        assert failed["status"] == "failed", json.dumps(failed, indent=2)[-3000:]
+        assert "not healthy within 40s" in failed["reason"]
+        done = deploy.wait_for_deploy(accepted["deploy_id"])
+        assert done["status"] == "succeeded", json.dumps(done, indent=2)[-4000:]
+        assert until(lambda: deploy.version() == "1.2.0", timeout=30)
+        time.sleep(2)
+    record(
+        "failed deploy, then the newest of two quick pushes",
+        {
+            "failed_deploy_seconds": failed["duration_s"],
+            "deploy_seconds": done["duration_s"],
+            "both_versions_answered_seconds": traffic.overlap_seconds("1.1.0", "1.2.0"),
+            **traffic.summary(),
+        },
+    )
+    assert traffic.failures == [], traffic.failures[:5]
+    assert_switched(traffic, old="1.1.0", new="1.2.0")  # never 1.2.0-broken
+    superseded = deploy.hooks_get(f"/hooks/deploys/{skipped['deploy_id']}")
+    assert superseded["status"] == "skipped" and "superseded" in superseded["reason"]
+    assert deploy.hooks_get(f"/hooks/deploys/{failed['id']}")["steps"][-1]["name"] == "health"
+    # One web container serves: the failed one was removed, the old one stopped after the switch.
+    web = docker.from_env().containers.list(
+        filters={"label": [f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=web"]}
+    )
+    assert len(web) == 1
+
+
+def test_rollback_takes_the_same_path(deploy):
+    target = deploy.commits["release 1.1.0"]
+    with Traffic(deploy.https + "/api/healthz", deploy.ca_file) as traffic:
+        result = deploy.make("rollback", f"SHA={target[:12]}")
+        assert result.returncode == 0, result.stdout + result.stderr
+        queued = json.loads(result.stdout.strip().splitlines()[-1])
+        assert queued["status"] == "accepted"
+        done = deploy.wait_for_deploy(queued["deploy_id"])
+        assert done["status"] == "succeeded" and done["kind"] == "rollback"
+        assert until(lambda: deploy.version() == "1.1.0", timeout=30)
+    record(
+        "rollback",
+        {
+            "deploy_seconds": done["duration_s"],
+            "both_versions_answered_seconds": traffic.overlap_seconds("1.2.0", "1.1.0"),
+            **traffic.summary(),
+        },
+    )
+    assert traffic.failures == [], traffic.failures[:5]
+    assert_switched(traffic, old="1.2.0", new="1.1.0")
