@@ -122,6 +122,8 @@ def test_signing_out_everywhere_ends_the_other_devices_session(tab):
     email = new_email("devices")
     laptop, phone = tab(), tab(viewport=PHONE)
     register(laptop.open("/register"), email)
+    # The account exists only once the laptop's registration has answered.
+    expect(laptop.page.get_by_test_id("profile-email")).to_have_text(email)
     sign_in(phone.open("/login"), email)
     expect(phone.page.get_by_test_id("profile-email")).to_have_text(email)
     phone.screenshot("profile-phone")
