@@ -206,11 +206,11 @@ bench-sweep: venv docker-ready bench-tools ## Compare gunicorn worker classes an
 	$(call say,sweeping gunicorn configurations)
 	$(BIN)/python bench/run.py --sweep --rounds 3 --seconds 5
 
-bench-tools: ## Install wrk (Debian) and build oha (crates.io) for the benchmark
+bench-tools: ## Install wrk (Debian) and build oha (cargo) for the benchmark
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk"; exit 1; }
 	@test -x build/oha/bin/oha || { \
-	  printf '\033[1m==> %s\033[0m\n' "building oha $(OHA_VERSION) from crates.io (once, a few minutes)"; \
+	  printf '\033[1m==> %s\033[0m\n' "building oha $(OHA_VERSION) with cargo (once, a few minutes)"; \
 	  cargo install --quiet --locked --no-default-features --features native-tls --root build/oha oha@$(OHA_VERSION); }
 
 ##@ Tests
