@@ -11,15 +11,30 @@ set -eu
 run=/run/nginx
 target=$run/upstreams.conf
 
-if [ "${1:-}" = "--draining" ]; then
-  count=0
-  for cmdline in /proc/[0-9]*/cmdline; do
-    # Processes come and go while we look: a vanished one is simply not counted.
-    if { tr '\0' ' ' < "$cmdline"; } 2>/dev/null | grep -q 'worker process is shutting down'; then
-      count=$((count + 1))
-    fi
+# nginx_workers serving|draining: the pids of nginx's workers that take new connections, or of
+# those that finish their requests after a reload. Processes come and go while we look: a vanished
+# one is simply not listed.
+nginx_workers() {
+  for dir in /proc/[0-9]*; do
+    title=$({ tr '\0' ' ' < "$dir/cmdline"; } 2>/dev/null) || continue
+    case "$title" in
+      *"worker process is shutting down"*) [ "$1" = draining ] && echo "${dir#/proc/}" ;;
+      *"worker process"*) [ "$1" = serving ] && echo "${dir#/proc/}" ;;
+    esac
   done
-  echo "$count"
+  return 0
+}
+
+# still_serving PID...: those of the given workers that still take new connections.
+still_serving() {
+  serving=" $(nginx_workers serving | tr '\n' ' ') "
+  for pid in "$@"; do
+    case "$serving" in *" $pid "*) echo "$pid" ;; esac
+  done
+}
+
+if [ "${1:-}" = "--draining" ]; then
+  nginx_workers draining | wc -l
   exit 0
 fi
 
@@ -56,6 +71,20 @@ if [ "$reload" = 1 ]; then
     echo "[edge] refused upstream $server: $(cat /tmp/edge-upstream.err)" >&2
     exit 1
   fi
+  before=$(nginx_workers serving)
   nginx -s reload
-  echo "[edge] upstream web -> $server (nginx reloading gracefully)"
+  # `nginx -s reload` only signals the master, which then reads the configuration and starts new
+  # workers: until it has, the old workers still take new connections (for tens of milliseconds,
+  # longer under load). Return only once every one of them is finishing up or gone, so that a
+  # caller that next waits for `--draining` to reach 0 and stops the old upstream loses nothing.
+  waited=0
+  while [ -n "$(still_serving $before)" ]; do
+    if [ "$waited" -ge 200 ]; then
+      echo "[edge] nginx has not applied the reload within 10 s" >&2
+      exit 1
+    fi
+    sleep 0.05
+    waited=$((waited + 1))
+  done
+  echo "[edge] upstream web -> $server (old workers finishing their requests)"
 fi

@@ -217,6 +217,17 @@ def record(name: str, figures: dict) -> None:
     print(f"\n{name}: {json.dumps(figures)}")
 
 
+def failures_beside_steps(traffic: Traffic, *deploys: dict) -> str:
+    """The failed requests and the deploys' steps on one timeline, to show which step cost them."""
+    lines = [f"{_utc(o.at)} request failed: {o.detail[:160]}" for o in traffic.failures[:10]]
+    lines += [f"{s['started_at']} step {s['name']} began ({s['duration_s']} s)" for d in deploys for s in d["steps"]]
+    return f"{len(traffic.failures)} failed requests\n" + "\n".join(sorted(lines))
+
+
+def _utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}Z"
+
+
 def test_the_deployer_knows_the_live_commit(deploy):
     live = until(lambda: deploy.hooks_get("/hooks/status")["live"]["sha"], timeout=30)
     assert live == git(deploy.checkout, "rev-parse", "HEAD")
@@ -258,7 +269,7 @@ def test_a_push_goes_live_with_no_failed_request(deploy):
             **traffic.summary(),
         },
     )
-    assert traffic.failures == [], traffic.failures[:5]
+    assert traffic.failures == [], failures_beside_steps(traffic, result)
     assert_switched(traffic, old=deploy.baseline_version, new="1.1.0")
     assert deploy.hooks_get("/hooks/status")["live"]["sha"] == sha
     assert [s["name"] for s in result["steps"]] == [
@@ -311,7 +322,7 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
             **traffic.summary(),
         },
     )
-    assert traffic.failures == [], traffic.failures[:5]
+    assert traffic.failures == [], failures_beside_steps(traffic, failed, done)
     assert_switched(traffic, old="1.1.0", new="1.2.0")  # never 1.2.0-broken
     superseded = deploy.hooks_get(f"/hooks/deploys/{skipped['deploy_id']}")
     assert superseded["status"] == "skipped" and "superseded" in superseded["reason"]
@@ -341,5 +352,5 @@ def test_rollback_takes_the_same_path(deploy):
             **traffic.summary(),
         },
     )
-    assert traffic.failures == [], traffic.failures[:5]
+    assert traffic.failures == [], failures_beside_steps(traffic, done)
     assert_switched(traffic, old="1.2.0", new="1.1.0")
