@@ -282,6 +282,7 @@ def test_a_push_goes_live_with_no_failed_request(deploy):
         "switch",
         "drain",
         "record",
+        "prune",
     ]
     # The operator's next `make prod` keeps this image.
     assert f"WEB_TAG={sha}" in (deploy.checkout / ".env").read_text()
@@ -332,6 +333,10 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
         filters={"label": [f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=web"]}
     )
     assert len(web) == 1
+    # The broken commit's image went with the next successful deploy; the previous live one stays.
+    images = {tag for image in docker.from_env().images.list("flask-stack/web") for tag in image.tags}
+    assert f"flask-stack/web:{broken}" not in images
+    assert f"flask-stack/web:{deploy.commits['release 1.1.0']}" in images
 
 
 def test_rollback_takes_the_same_path(deploy):

@@ -124,3 +124,27 @@ def test_a_deployer_restart_fails_what_was_left_running(ledger):
     ledger.claim_next()
     assert ledger.interrupt_running("interrupted") == [deploy.deploy_id]
     assert status_of(ledger, deploy.deploy_id) == "failed"
+
+
+def deployed(ledger, sha, *, built=True, live=True, delivery=None):
+    """Run one deploy of ``sha`` through the ledger: built or not, live or failed."""
+    deploy = ledger.enqueue("github", sha, REF, delivery_id=delivery or f"delivery-{sha[:4]}")
+    assert ledger.claim_next()["id"] == deploy.deploy_id
+    position = ledger.start_step(deploy.deploy_id, "build")
+    ledger.finish_step(deploy.deploy_id, position, built, "")
+    ledger.finish(deploy.deploy_id, live, "", live_sha=sha if live else None)
+    return deploy.deploy_id
+
+
+def test_old_images_are_pruned_but_the_recent_live_ones_stay(ledger):
+    D, E, F = "d" * 40, "e" * 40, "f" * 40
+    deployed(ledger, A)
+    deployed(ledger, B)
+    deployed(ledger, C, live=False)  # built, never live
+    deployed(ledger, D, built=False, live=False)  # its build failed: no image
+    deployed(ledger, E)
+    # F is being deployed now; the two most recently live before it are E and B.
+    assert ledger.images_to_prune(F, keep=2) == [A, C]
+    assert ledger.images_to_prune(F, keep=0) == [A, B, C, E]
+    # A rollback to A: A is current, so it stays whatever its age.
+    assert ledger.images_to_prune(A, keep=1) == [B, C]

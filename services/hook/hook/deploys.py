@@ -259,6 +259,22 @@ class Ledger:
             (key, value, time.time()),
         )
 
+    def images_to_prune(self, current_sha: str, keep: int) -> list[str]:
+        """Commits whose web image a deploy built, except ``current_sha`` and the ``keep`` commits
+        most recently live before it (fast rollback targets): their images can go."""
+        with self.connect() as connection:
+            built = connection.execute(
+                "SELECT DISTINCT d.sha FROM deploys d JOIN steps s ON s.deploy_id = d.id "
+                "WHERE s.name = 'build' AND s.status = 'succeeded'"
+            ).fetchall()
+            recent = connection.execute(
+                "SELECT sha FROM deploys WHERE status = 'succeeded' AND sha != ? "
+                "GROUP BY sha ORDER BY MAX(finished_at) DESC LIMIT ?",
+                (current_sha, keep),
+            ).fetchall()
+        kept = {current_sha} | {row["sha"] for row in recent}
+        return sorted({row["sha"] for row in built} - kept)
+
     # --- status ---------------------------------------------------------------------------------
 
     def status(self, recent: int = 20) -> dict:

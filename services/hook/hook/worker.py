@@ -12,6 +12,7 @@ One deploy at a time, each a list of steps with timeouts and kept output:
   switch    nginx sends new requests to it (graceful reload; old workers finish theirs)
   drain     wait for nginx's old workers, then stop the old container gracefully
   record    the commit is live; WEB_TAG in .env, so `make prod` keeps this image
+  prune     remove the web images of older deploys (the last DEPLOY_KEEP_IMAGES live ones stay)
 
 If the new container is not healthy in time it is removed and the old one never stopped serving.
 The deployer restarts neither itself nor anything but web (nginx only reloads).
@@ -50,6 +51,7 @@ class Settings:
     drain_timeout: float
     stop_timeout: int
     poll_interval: float
+    keep_images: int
 
     @classmethod
     def from_environ(cls, environ) -> Settings:
@@ -65,6 +67,7 @@ class Settings:
             drain_timeout=seconds("DEPLOY_DRAIN_TIMEOUT", 40),
             stop_timeout=int(seconds("DEPLOY_STOP_TIMEOUT", 30)),
             poll_interval=seconds("DEPLOY_POLL_INTERVAL", 1),
+            keep_images=int(environ.get("DEPLOY_KEEP_IMAGES") or 3),
         )
 
 
@@ -211,6 +214,7 @@ class Deployment:
         self.step("switch", self.switch_traffic)
         self.step("drain", self.drain_and_stop_old)
         self.step("record", self.record_live)
+        self.step("prune", self.prune_old_images)
 
     # --- the switch ---------------------------------------------------------------------------
 
@@ -292,6 +296,23 @@ class Deployment:
         kept += ["# deployed by the hook: the live web image", f"WEB_TAG={self.sha}", f"APP_REVISION={self.sha}"]
         env_file.write_text("\n".join(kept) + "\n")
         step_log.write(f"{self.sha} is live; WEB_TAG recorded in {env_file}")
+
+    def prune_old_images(self, step_log):
+        # The new version is live by now: nothing here may fail the deploy, so problems are only logged.
+        own_tag = next((tag for tag in self.new_container.image.tags if tag.endswith(f":{self.sha}")), None)
+        if own_tag is None:
+            step_log.write(f"the new image has no tag {self.sha}; nothing pruned")
+            return
+        repository = own_tag.rsplit(":", 1)[0]
+        for sha in self.ledger.images_to_prune(self.sha, self.settings.keep_images):
+            name = f"{repository}:{sha}"
+            try:
+                self.client.images.remove(name)  # a tag shared with a kept image only loses that tag
+                step_log.write(f"removed {name}")
+            except docker.errors.ImageNotFound:
+                pass
+            except docker.errors.APIError as error:
+                step_log.write(f"kept {name}: {error.explanation or error}")
 
     def undo(self, live_sha: str | None) -> list[str]:
         """After a failure: the old containers keep (or go back to) serving; the tree returns to the live commit."""
