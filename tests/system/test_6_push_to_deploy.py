@@ -336,6 +336,7 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
     # The broken commit's image went with the next successful deploy; the previous live one stays.
     images = {tag for image in docker.from_env().images.list("flask-stack/web") for tag in image.tags}
     assert f"flask-stack/web:{broken}" not in images
+    assert f"removed flask-stack/web:{broken}" in next(s for s in done["steps"] if s["name"] == "prune")["output"]
     assert f"flask-stack/web:{deploy.commits['release 1.1.0']}" in images
 
 
