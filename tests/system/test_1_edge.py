@@ -52,6 +52,15 @@ def test_http_serves_acme_challenges_without_redirecting(stack):
     assert response.status_code == 404
 
 
+def test_the_edge_answers_its_own_health_check_on_both_servers(stack):
+    for response in (
+        requests.get(stack.http + "/edge-health", allow_redirects=False, timeout=10),
+        stack.get("/edge-health"),
+    ):
+        assert (response.status_code, response.text) == (200, "ok\n")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_http2_is_offered(stack):
     context = ssl.create_default_context(cafile=str(stack.ca_file))
     context.set_alpn_protocols(["h2", "http/1.1"])

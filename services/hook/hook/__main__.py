@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from .config import ConfigError, load_hooks
 from .deploys import Ledger
@@ -20,7 +19,7 @@ def main(argv: list[str]) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     command, args = argv[0], argv[1:]
-    ledger = Ledger(os.environ.get("HOOK_DB", "/var/lib/hook/hook.sqlite"))
+    ledger = Ledger.from_environ(os.environ)
     try:
         if command == "worker":
             from .worker import work
@@ -28,8 +27,9 @@ def main(argv: list[str]) -> int:
             work()
             return 0
         if command == "worker-health":
-            heartbeat = Path(os.environ.get("HOOK_HEARTBEAT", "/var/lib/hook/deployer.heartbeat"))
-            age = time.time() - heartbeat.stat().st_mtime
+            from .worker import heartbeat_path
+
+            age = time.time() - heartbeat_path(os.environ).stat().st_mtime
             # Busy deploying is healthy too: the loop only beats between deploys.
             busy = ledger.status()["running"] is not None
             return 0 if age < 30 or busy else 1

@@ -13,10 +13,14 @@ not deployed again. A delivery id seen before changes nothing.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")  # a full SHA-1, the only form a deploy takes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -74,14 +78,28 @@ class Ledger:
     def __init__(self, path: str):
         self.path = path
 
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Ledger:
+        # On the hookdata volume, which the receiver and the deployer share.
+        return cls(environ.get("HOOK_DB", "/var/lib/hook/hook.sqlite"))
+
     def connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         connection.row_factory = sqlite3.Row
         connection.execute("PRAGMA foreign_keys = ON")
         return connection
 
+    @contextmanager
+    def reading(self):
+        """A connection for reads, closed afterwards (sqlite3's own context manager leaves it open)."""
+        connection = self.connect()
+        try:
+            yield connection
+        finally:
+            connection.close()
+
     def create(self) -> None:
-        with self.connect() as connection:
+        with self.reading() as connection:
             connection.executescript(SCHEMA)
         # Group-writable: the receiver and the deployer run as different users sharing a group (the
         # directory is setgid). SQLite creates files 0644 and gives its journal the database's mode.
@@ -104,7 +122,7 @@ class Ledger:
     # --- receiver side --------------------------------------------------------------------------
 
     def seen_delivery(self, delivery_id: str) -> sqlite3.Row | None:
-        with self.connect() as connection:
+        with self.reading() as connection:
             return connection.execute("SELECT * FROM deliveries WHERE delivery_id = ?", (delivery_id,)).fetchone()
 
     def record_delivery(self, delivery_id: str, hook_id: str, event: str, decision: Decision) -> None:
@@ -239,7 +257,7 @@ class Ledger:
                 self._set_state(connection, "live_deploy_id", str(deploy_id))
 
     def live_sha(self) -> str | None:
-        with self.connect() as connection:
+        with self.reading() as connection:
             return self._get_state(connection, "live_sha")
 
     def set_live(self, sha: str) -> None:
@@ -262,7 +280,7 @@ class Ledger:
     def images_to_prune(self, current_sha: str, keep: int) -> list[str]:
         """Commits whose web image a deploy built, except ``current_sha`` and the ``keep`` commits
         most recently live before it (fast rollback targets): their images can go."""
-        with self.connect() as connection:
+        with self.reading() as connection:
             built = connection.execute(
                 "SELECT DISTINCT d.sha FROM deploys d JOIN steps s ON s.deploy_id = d.id "
                 "WHERE s.name = 'build' AND s.status = 'succeeded'"
@@ -278,7 +296,7 @@ class Ledger:
     # --- status ---------------------------------------------------------------------------------
 
     def status(self, recent: int = 20) -> dict:
-        with self.connect() as connection:
+        with self.reading() as connection:
             live_sha = self._get_state(connection, "live_sha")
             live_since = connection.execute("SELECT updated_at FROM state WHERE key = 'live_sha'").fetchone()
             rows = connection.execute("SELECT * FROM deploys ORDER BY id DESC LIMIT ?", (recent,)).fetchall()
@@ -293,7 +311,7 @@ class Ledger:
         }
 
     def deploy(self, deploy_id: int) -> dict | None:
-        with self.connect() as connection:
+        with self.reading() as connection:
             row = connection.execute("SELECT * FROM deploys WHERE id = ?", (deploy_id,)).fetchone()
             if row is None:
                 return None

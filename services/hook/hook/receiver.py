@@ -18,10 +18,9 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .config import Hook, load_hooks
-from .deploys import Decision, Ledger
+from .deploys import COMMIT_ID, Decision, Ledger
 from .signatures import signature_problem
 
-SHA = re.compile(r"^[0-9a-f]{40}$")
 DELIVERY = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 ZERO_SHA = "0" * 40
 
@@ -47,7 +46,7 @@ def create_app(environ=None) -> Flask:
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = int(environ.get("HOOK_MAX_BODY_BYTES", 5 * 1024 * 1024))
     hooks = load_hooks(environ)
-    ledger = Ledger(environ.get("HOOK_DB", "/var/lib/hook/hook.sqlite"))
+    ledger = Ledger.from_environ(environ)
     ledger.create()
     status_token = environ.get("HOOK_STATUS_TOKEN", "")
     logging.basicConfig(
@@ -61,9 +60,7 @@ def create_app(environ=None) -> Flask:
         return error(exc.code, codes.get(exc.code, "bad_request"), exc.description or exc.name)
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
-        if isinstance(exc, HTTPException):
-            return http_error(exc)
+    def unexpected(exc: Exception):  # HTTPExceptions go to the more specific handler above
         log.exception("unhandled error")
         return error(500, "internal_error", "Internal error; the delivery was not recorded")
 
@@ -164,6 +161,6 @@ def ignore_reason(hook: Hook, event: str, payload: dict) -> str | None:
         return f"ref {ref!r} is not the deploy branch {hook.ref!r}"
     if payload.get("deleted") or payload.get("after") == ZERO_SHA:
         return f"branch {hook.branch!r} was deleted"
-    if not isinstance(payload.get("after"), str) or not SHA.match(payload["after"]):
+    if not isinstance(payload.get("after"), str) or not COMMIT_ID.match(payload["after"]):
         return "the push has no commit id in 'after'"
     return None

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import subprocess
 import time
@@ -32,10 +31,9 @@ from pathlib import Path
 import docker
 
 from .config import Hook, load_hooks
-from .deploys import Ledger
+from .deploys import COMMIT_ID, Ledger
 from .steps import StepFailed, StepLog, run_command
 
-SHA = re.compile(r"^[0-9a-f]{40}$")
 DEPLOY_KEY = "/run/secrets/deploy-key"
 KNOWN_HOSTS = "/var/lib/hook/known_hosts"
 log = logging.getLogger("hook.deployer")
@@ -157,7 +155,7 @@ class Deployment:
         self.ledger.finish_step(self.deploy["id"], position, True, step_log.text())
 
     def run(self) -> None:
-        if not SHA.match(self.sha):
+        if not COMMIT_ID.match(self.sha):
             raise StepFailed(f"refusing a malformed commit id {self.sha!r}")
         root = self.project.root
         git = ["git", "-C", root]
@@ -329,7 +327,7 @@ class Deployment:
                 notes.append(f"removed {self.new_container.name}")
             except docker.errors.APIError as error:
                 notes.append(f"could not remove {self.new_container.name}: {error}")
-        if live_sha and SHA.match(live_sha):
+        if live_sha and COMMIT_ID.match(live_sha):
             restored = subprocess.run(
                 ["git", "-C", self.project.root, "checkout", "--force", "--detach", live_sha],
                 capture_output=True,
@@ -347,9 +345,14 @@ def live_sha_of_running_web(project: Project, client) -> str | None:
     """The commit the running web container was built from (its APP_REVISION), if it says."""
     for container in project.containers(client, "web"):
         env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"] if "=" in item)
-        if SHA.match(env.get("APP_REVISION", "")):
+        if COMMIT_ID.match(env.get("APP_REVISION", "")):
             return env["APP_REVISION"]
     return None
+
+
+def heartbeat_path(environ) -> Path:
+    """Touched by the deployer's loop between deploys; its age is the deployer's healthcheck."""
+    return Path(environ.get("HOOK_HEARTBEAT", "/var/lib/hook/deployer.heartbeat"))
 
 
 def learn_live_commit(ledger: Ledger, project: Project, client) -> None:
@@ -369,9 +372,9 @@ def work(environ=None) -> None:
     )
     hooks = load_hooks(environ, with_secrets=False)
     settings = Settings.from_environ(environ)
-    ledger = Ledger(environ.get("HOOK_DB", "/var/lib/hook/hook.sqlite"))
+    ledger = Ledger.from_environ(environ)
     ledger.create()
-    heartbeat = Path(environ.get("HOOK_HEARTBEAT", "/var/lib/hook/deployer.heartbeat"))
+    heartbeat = heartbeat_path(environ)
     client = docker.from_env()
     project = Project.of_this_container(client)
     if environ.get("DEPLOY_ROOT") != project.root:
