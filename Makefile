@@ -161,8 +161,9 @@ $(VENV)/.installed: $(WEB)/requirements.txt requirements-dev.txt
 	touch $@
 
 DEV_PORT ?= 5000
+DEV_DB ?= $(CURDIR)/instance/dev.sqlite
 DEV_ENV := APP_ENV=development \
-	DATABASE_URL=sqlite:///$(CURDIR)/instance/dev.sqlite \
+	DATABASE_URL=sqlite:///$(DEV_DB) \
 	BLACKLIST_STORAGE_TYPE=database \
 	TRUSTED_PROXY_HOPS=0 \
 	FLASK_STATIC_DIR=$(CURDIR)/services/nginx/spa \
@@ -170,8 +171,8 @@ DEV_ENV := APP_ENV=development \
 	GUNICORN_WORKERS=2
 
 dev: venv ## Run the API and the SPA with no Docker: SQLite, database token store, hot reload
-	$(call say,migrating instance/dev.sqlite)
-	@mkdir -p instance
+	$(call say,migrating $(DEV_DB))
+	@mkdir -p $(dir $(DEV_DB))
 	cd $(WEB) && $(DEV_ENV) ../../$(BIN)/flask --app api deploy
 	$(call say,serving http://localhost:$(DEV_PORT)/ (API docs: /api/docs); Ctrl-C stops)
 	cd $(WEB) && $(DEV_ENV) exec ../../$(BIN)/gunicorn -c gunicorn.conf.py 'api:create_app()'
@@ -214,14 +215,16 @@ bench-tools: ## Install wrk (Debian) and build oha (cargo) for the benchmark
 	  cargo install --quiet --locked --no-default-features --features native-tls --root build/oha oha@$(OHA_VERSION); }
 
 ##@ Tests
-.PHONY: test test-unit test-integration test-system test-browser
-test: venv base-images browser-tools ## Every tier: unit, integration, system (the whole stack), browser
+.PHONY: test test-unit test-integration test-system test-fuzz test-browser
+test: venv base-images browser-tools ## Every tier: unit, integration, system (the whole stack), fuzz, browser
 	$(call say,unit tier: the app on SQLite with the memory and database token stores)
 	$(PYTEST) tests/unit
 	$(call say,integration tier: real Postgres and Redis (testcontainers))
 	$(PYTEST) tests/integration
 	$(call say,system tier: the whole compose stack through nginx over TLS)
 	$(PYTEST) tests/system
+	$(call say,fuzz tier: schemathesis on the OpenAPI spec, on make dev and through nginx)
+	$(PYTEST) tests/fuzz
 	$(call say,browser tier: the SPA in headless Chromium against the stack)
 	$(PYTEST) tests/browser
 
@@ -233,6 +236,9 @@ test-integration: venv base-images ## Integration tier only
 
 test-system: venv base-images ## System tier only
 	$(PYTEST) tests/system
+
+test-fuzz: venv base-images ## Fuzz tier only (fixed seed, bounded examples)
+	$(PYTEST) tests/fuzz
 
 test-browser: venv base-images browser-tools ## Browser tier only (screenshots in test-artifacts/)
 	$(PYTEST) tests/browser

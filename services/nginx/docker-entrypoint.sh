@@ -76,14 +76,20 @@ edge-upstream.sh "$web_upstream"
 cat > "$run/http-server.conf" <<CONF
 server_name $server_name;
 set \$https_port_suffix "$port_suffix";
-set \$hsts "";
 CONF
 cat > "$run/https-server.conf" <<CONF
 $listen_tls
 server_name $server_name;
 ssl_certificate $cert_dir/$cert;
 ssl_certificate_key $cert_dir/$key;
-set \$hsts "$hsts";
+CONF
+# A map, not a "set": errors nginx decides before any location runs (a request line too long) skip
+# every "set", and must carry HSTS too. HTTPS is always 8443 inside the container.
+cat > "$run/hsts.conf" <<CONF
+map \$server_port \$hsts {
+    8443 "$hsts";
+    default "";
+}
 CONF
 
 nginx -t -q

@@ -3,10 +3,12 @@
 import multiprocessing
 import os
 
-from api.config import load_environment
+from envfiles import load_environment
+from serving.protocol_errors import use_json_errors
 
 # The same env files as the app, so GUNICORN_* can live in .env.d/ too.
 mode, settings = load_environment(os.environ)
+use_json_errors()
 
 
 def setting(name: str, default: str) -> str:
@@ -28,6 +30,12 @@ graceful_timeout = int(setting("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 # Longer than nginx's upstream keepalive_timeout (60 s), so nginx, not gunicorn, closes idle
 # connections and never sends a request down one gunicorn has just closed.
 keepalive = int(setting("GUNICORN_KEEPALIVE", "75"))
+# gunicorn's largest limits on the request line and headers, above nginx's 6 KiB buffers
+# (nginx.conf), so behind nginx a request too large is nginx's 414/431 in the API's JSON shape, never
+# gunicorn's HTML page. Facing clients directly (`make dev`), these are gunicorn's own answers.
+limit_request_line = int(setting("GUNICORN_LIMIT_REQUEST_LINE", "8190"))
+limit_request_field_size = int(setting("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", "8190"))
+limit_request_fields = int(setting("GUNICORN_LIMIT_REQUEST_FIELDS", "32768"))
 max_requests = int(setting("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = int(setting("GUNICORN_MAX_REQUESTS_JITTER", "0"))
 
@@ -43,7 +51,7 @@ loglevel = setting("GUNICORN_LOG_LEVEL", "info")
 # The response's X-Request-ID is the one the app kept or made, so access and app logs line up; the
 # worker's pid shows which process served a request.
 if setting("LOG_FORMAT", "text" if mode != "production" else "json") == "json":
-    logger_class = "api.access_log.JsonAccessLogger"
+    logger_class = "serving.access_log.JsonAccessLogger"
 else:
     access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(D)sus pid=%(p)s [%({x-request-id}o)s]'
 

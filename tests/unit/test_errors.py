@@ -106,3 +106,72 @@ def test_token_store_down_fails_closed(app_factory, tmp_path, database_path):
 
 def test_errors_outside_the_api_are_json_too(client):
     assert_error(client.get("/no-spa-configured"), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("query", "repeated"),
+    [
+        ("page=1&page=2", {"page"}),
+        ("per_page=5&per_page=5", {"per_page"}),
+        ("page=1&per_page=2&per_page=3", {"per_page"}),
+        ("page=1&page=1&per_page=2&per_page=3", {"page", "per_page"}),
+    ],
+)
+def test_a_repeated_scalar_query_parameter_is_422(api, admin_token, query, repeated):
+    response = api.get(f"/api/users?{query}", headers={"Authorization": f"Bearer {admin_token}"})
+    assert set(assert_error(response, 422, "validation_error")["details"]) == repeated
+
+
+@pytest.mark.parametrize("query", ["page=abc", "per_page=1.5", "page=0", "per_page=101"])
+def test_a_query_parameter_of_the_wrong_type_or_range_is_422(api, admin_token, query):
+    response = api.get(f"/api/users?{query}", headers={"Authorization": f"Bearer {admin_token}"})
+    assert set(assert_error(response, 422, "validation_error")["details"]) == {query.split("=")[0]}
+
+
+def test_options_and_allow_list_exactly_the_routes_methods_with_the_spa_served(app_factory):
+    """`make dev` serves the SPA from Flask; its catch-all route must not lend GET to API routes."""
+    from paths import REPO_ROOT
+
+    client = app_factory(FLASK_STATIC_DIR=str(REPO_ROOT / "services/nginx/spa")).test_client()
+    for path, methods in [
+        ("/api/auth/login", {"POST", "OPTIONS"}),
+        ("/api/users/me", {"GET", "HEAD", "OPTIONS"}),
+        ("/login", {"GET", "HEAD", "OPTIONS"}),
+    ]:
+        allowed = client.options(path).headers["Allow"]
+        assert set(allowed.split(", ")) == methods, (path, allowed)
+    response = client.get("/api/auth/login")
+    assert_error(response, 405, "method_not_allowed")
+    assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+    assert_error(client.get("/api/nope"), 404, "not_found")
+
+
+def test_a_body_the_server_cannot_read_is_400_not_500(client):
+    class CutShort:
+        """What a WSGI server's input does when the client's chunked encoding is malformed."""
+
+        def read(self, *_args):
+            raise ValueError("Invalid chunk size")
+
+    response = client.post(
+        "/api/auth/login",
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input": CutShort(), "wsgi.input_terminated": True},
+    )
+    assert_error(response, 400, "bad_request")
+
+
+def test_every_layer_uses_the_same_code_for_a_status():
+    """The app, gunicorn (serving/protocol_errors.py) and nginx (its JSON error pages) agree."""
+    import json
+
+    from api.errors import CODE_FOR_STATUS
+    from paths import REPO_ROOT
+    from serving.protocol_errors import CODE_FOR_STATUS as GUNICORN_CODES
+
+    for status, code in GUNICORN_CODES.items():
+        assert CODE_FOR_STATUS[status] == code, status
+    pages = sorted((REPO_ROOT / "services/nginx/errors").glob("*.json"))
+    assert len(pages) >= 14
+    for page in pages:
+        assert json.loads(page.read_text())["error"]["code"] == CODE_FOR_STATUS[int(page.stem)], page.name

@@ -10,7 +10,7 @@ from flask import Flask, request
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, spa, state
+from . import cli, database, spa, state
 from .auth import passwords, principal
 from .auth.jwt_callbacks import register_jwt_callbacks
 from .auth.routes import blp as auth_blueprint
@@ -41,6 +41,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     configure_logging(app)
 
     db.init_app(app)
+    database.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     jwt.init_app(app)
     state.init_app(app)

@@ -1,28 +1,16 @@
-"""Settings: the one place where the environment becomes configuration.
-
-The mode comes from ``APP_ENV`` (``FLASK_ENV`` is accepted too, as the seed boilerplate used it).
-``.env.d/.env.<mode>`` fills in whatever the real environment leaves unset; the real environment wins.
-"""
+"""Settings: the one place where the environment becomes configuration (``envfiles`` merges the
+real environment over ``.env.d/.env.<mode>``; this module turns the result into typed settings)."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from dotenv import dotenv_values
+from envfiles import ConfigError, load_environment, resolve_mode
 
-MODES = {
-    "development": "development",
-    "dev": "development",
-    "test": "test",
-    "testing": "test",
-    "production": "production",
-    "prod": "production",
-}
-DEFAULT_MODE = "production"  # an unset mode must not quietly relax the production checks
+__all__ = ["CONFIG_CLASSES", "Config", "ConfigError", "load_config", "resolve_mode"]
 
 MIN_SECRET_BYTES = 32
 # Markers of the placeholder values shipped in .env.d/ and of well-known defaults.
@@ -30,42 +18,6 @@ EXAMPLE_SECRET_MARKERS = ("change-me", "changeme", "insecure", "example", "place
 WELL_KNOWN_SECRETS = {"secret", "password", "postgres", "redis", "admin"}
 
 log = logging.getLogger(__name__)
-
-
-class ConfigError(RuntimeError):
-    """The configuration cannot run in this mode; the message names the variable."""
-
-
-def resolve_mode(environ: Mapping[str, str]) -> str:
-    raw = (environ.get("APP_ENV") or environ.get("FLASK_ENV") or DEFAULT_MODE).strip().lower()
-    try:
-        return MODES[raw]
-    except KeyError:
-        raise ConfigError(f"APP_ENV={raw!r} is not a mode; use one of development, test, production") from None
-
-
-def find_env_dir(environ: Mapping[str, str]) -> Path | None:
-    """``ENV_DIR``, or the nearest ``.env.d`` above this package (the repository root)."""
-    if environ.get("ENV_DIR"):
-        return Path(environ["ENV_DIR"])
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / ".env.d"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-def load_environment(environ: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    """Return the mode and the merged settings: env file first, the given environment on top."""
-    mode = resolve_mode(environ)
-    merged: dict[str, str] = {}
-    env_dir = find_env_dir(environ)
-    if env_dir is not None:
-        env_file = env_dir / f".env.{mode}"
-        if env_file.is_file():
-            merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    merged.update(environ)
-    return mode, merged
 
 
 class Settings:
@@ -86,6 +38,15 @@ class Settings:
             return int(raw)
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+
+    def float(self, name: str, default: float) -> float:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
 
     def bool(self, name: str, default: bool) -> bool:
         raw = self.str(name)
@@ -173,7 +134,11 @@ class Config:
             )
         self.REDIS_URL = redis_url(s)
         self.REDIS_KEY_PREFIX = s.str("REDIS_KEY_PREFIX", "auth:")
-        self.REDIS_SOCKET_TIMEOUT = float(s.str("REDIS_SOCKET_TIMEOUT", "1.0"))
+        self.REDIS_SOCKET_TIMEOUT = s.float("REDIS_SOCKET_TIMEOUT", 1.0)
+        # Circuit breakers on the token store and the database: after this many failures in a row,
+        # answer 503 at once, and let one probe through every BREAKER_RESET_SECONDS.
+        self.BREAKER_FAILURES = s.int("BREAKER_FAILURES", 3)
+        self.BREAKER_RESET_SECONDS = s.float("BREAKER_RESET_SECONDS", 0.5)
         self.BLACKLIST_STORAGE_TYPE = (s.str("BLACKLIST_STORAGE_TYPE") or "redis").lower()
 
         self.JWT_ACCESS_TOKEN_EXPIRES = s.int("JWT_ACCESS_TOKEN_EXPIRES", 15 * 60)
@@ -202,7 +167,7 @@ class Config:
         self.ARGON2_PARALLELISM = s.int("ARGON2_PARALLELISM", self.DEFAULT_ARGON2["parallelism"])
         # Hashes at once per container, and how long a login waits for a turn before a 503.
         self.PASSWORD_HASH_CONCURRENCY = s.int("PASSWORD_HASH_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2))
-        self.PASSWORD_HASH_WAIT_SECONDS = float(s.str("PASSWORD_HASH_WAIT_SECONDS", "10"))
+        self.PASSWORD_HASH_WAIT_SECONDS = s.float("PASSWORD_HASH_WAIT_SECONDS", 10)
 
         self.LOGIN_FAILURES_BEFORE_LOCK = s.int("LOGIN_FAILURES_BEFORE_LOCK", 5)
         self.LOGIN_FAILURE_WINDOW = s.int("LOGIN_FAILURE_WINDOW", 15 * 60)

@@ -7,28 +7,39 @@ import logging
 from flask import Flask, jsonify
 from flask_jwt_extended.exceptions import CSRFError
 from flask_smorest import Api
-from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from .database import DATABASE_UNAVAILABLE
 from .schemas import ErrorSchema
 from .state import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-# Contract code for each status an HTTPException can carry; anything else gets a slug of its name.
+# Contract code for each status, whichever layer answers: the app (an HTTPException), gunicorn
+# (serving/protocol_errors.py) or nginx (services/nginx/errors/*.json); a unit test keeps the three in
+# step. Anything else gets a slug of its name.
 CODE_FOR_STATUS = {
     400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
+    411: "length_required",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
+    417: "expectation_failed",
     422: "validation_error",
     429: "rate_limited",
+    431: "request_header_fields_too_large",
     500: "internal_error",
+    501: "not_implemented",
+    502: "service_unavailable",
     503: "service_unavailable",
+    504: "service_unavailable",
+    505: "http_version_not_supported",
 }
 
 MESSAGE_FOR_STATUS = {
@@ -118,10 +129,14 @@ def register_error_handlers(app: Flask) -> None:
     def handle_api_error(error: ApiError):
         return error_response(error.status, error.code, error.message, error.details, error.headers)
 
-    def unavailable(what: str, cause) -> object:
+    def unavailable(what: str, cause, retry_after: int) -> object:
+        # The cause (host names, driver messages) goes to the log with the request id, not to the client.
         log.warning("%s unavailable: %s", what, cause)
         return error_response(
-            503, "service_unavailable", f"The {what} is unavailable; try again shortly", headers={"Retry-After": "5"}
+            503,
+            "service_unavailable",
+            f"The {what} is unavailable; try again shortly",
+            headers={"Retry-After": str(retry_after)},
         )
 
     @app.errorhandler(CSRFError)
@@ -133,11 +148,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(StoreUnavailable)
     def handle_store_unavailable(error: StoreUnavailable):
         # Fail closed: without the token store we cannot tell a revoked token from a good one.
-        return unavailable("token store", error)
+        return unavailable("token store", error, error.retry_after)
 
-    @app.errorhandler(OperationalError)
-    def handle_database_unavailable(error: OperationalError):
-        return unavailable("database", error.orig)
+    for database_error in DATABASE_UNAVAILABLE:
+        app.register_error_handler(database_error, lambda error: unavailable("database", error, 5))
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):

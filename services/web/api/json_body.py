@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from flask import request
+from werkzeug.exceptions import HTTPException
 
 from .errors import ApiError
 
@@ -22,6 +23,14 @@ def check_json_body() -> None:
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Send the request body as application/json")
     try:
-        json.loads(request.get_data(cache=True))
+        body = request.get_data(cache=True)
+    except HTTPException:
+        raise  # 413: over MAX_CONTENT_LENGTH
+    except Exception:  # noqa: BLE001 - each WSGI server raises its own types here
+        # The server could not read it (a malformed chunked encoding, a connection cut short):
+        # the client's fault, not ours.
+        raise ApiError(400, "bad_request", "The request body could not be read") from None
+    try:
+        json.loads(body)
     except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "The request body is not valid JSON") from None

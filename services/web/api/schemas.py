@@ -2,7 +2,7 @@
 
 from datetime import UTC
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 
 class ErrorBodySchema(Schema):
@@ -31,7 +31,22 @@ class UserSchema(Schema):
     created_at = UtcDateTime(dump_only=True)
 
 
-class PageArgsSchema(Schema):
+class QueryArgsSchema(Schema):
+    """Query parameters, each given at most once unless its field is a list: ``?page=1&page=2`` is
+    ambiguous, and webargs would quietly take the first."""
+
+    @pre_load
+    def each_scalar_once(self, data, **_kwargs):
+        raw = getattr(data, "data", None)  # webargs hands the schema a proxy of the request's MultiDict
+        if hasattr(raw, "getlist"):
+            lists = getattr(data, "multiple_keys", set())
+            repeated = sorted(key for key in raw if key not in lists and len(raw.getlist(key)) > 1)
+            if repeated:
+                raise ValidationError({key: ["Give this parameter once."] for key in repeated})
+        return data
+
+
+class PageArgsSchema(QueryArgsSchema):
     # Bounded so OFFSET stays a 64-bit integer on every database.
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))

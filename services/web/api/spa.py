@@ -10,10 +10,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from flask import Blueprint, Flask, abort, send_from_directory
+from flask import Blueprint, Flask, send_from_directory
+from werkzeug.routing import PathConverter
 
 HASHED_ASSET = re.compile(r"\.[0-9a-f]{8,}\.[A-Za-z0-9]+$")
 YEAR = 365 * 24 * 3600
+
+
+class SpaPathConverter(PathConverter):
+    """Any path outside ``/api``: an unknown API path stays an API 404, and an API route's
+    ``Allow`` (and its OPTIONS answer) lists only the methods that route serves, not the SPA's GET."""
+
+    regex = r"(?!api(?:/|$))[^/].*?"
 
 
 def create_spa_blueprint(static_dir: str, template_dir: str) -> Blueprint:
@@ -27,10 +35,8 @@ def create_spa_blueprint(static_dir: str, template_dir: str) -> Blueprint:
         return response
 
     @bp.get("/", defaults={"path": ""})
-    @bp.get("/<path:path>")
+    @bp.get("/<spa_path:path>")
     def serve(path: str):
-        if path == "api" or path.startswith("api/"):
-            abort(404)  # an unknown API path is an API 404, never the SPA
         candidate = (static_root / path).resolve()
         if path and candidate.is_file() and candidate.is_relative_to(static_root):
             response = send_from_directory(static_root, path, max_age=0)
@@ -47,4 +53,5 @@ def create_spa_blueprint(static_dir: str, template_dir: str) -> Blueprint:
 def init_app(app: Flask) -> None:
     static_dir = app.config["SPA_STATIC_DIR"]
     if static_dir:
+        app.url_map.converters["spa_path"] = SpaPathConverter
         app.register_blueprint(create_spa_blueprint(static_dir, app.config["SPA_TEMPLATE_DIR"]))

@@ -3,7 +3,8 @@
 Every backend is the same small key-value store with expiry, so the rules that use it (revocation,
 rotation, throttling) are written once, in ``api.auth``. ``BLACKLIST_STORAGE_TYPE`` picks the backend.
 Any failure to reach the store raises ``StoreUnavailable``; callers let it propagate, and the app
-answers 503: fail closed, never "not revoked".
+answers 503: fail closed, never "not revoked". Every backend sits behind a circuit breaker
+(``GuardedStore``), so a store that is down costs each request nothing but the 503.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from collections.abc import Sequence
 
 from flask import Flask, current_app
 
+from ..breaker import CircuitBreaker, CircuitOpen
+
 
 class StoreUnavailable(RuntimeError):
     """The auth state store could not be reached or did not answer."""
+
+    retry_after = 1  # seconds: the breaker lets a probe through within a second
 
 
 # (key, value, seconds to live or None for no expiry)
@@ -60,7 +65,50 @@ class StateStore(ABC):
         return self.kind
 
 
-def create_store(app: Flask) -> StateStore:
+class GuardedStore(StateStore):
+    """A backend behind a circuit breaker: once it has failed ``BREAKER_FAILURES`` times in a row,
+    calls fail at once (``StoreUnavailable``) until a probe a moment later finds it back."""
+
+    def __init__(self, inner: StateStore, breaker: CircuitBreaker):
+        self.inner = inner
+        self.breaker = breaker
+        self.kind = inner.kind
+
+    def _call(self, operation):
+        try:
+            return self.breaker.call(operation)
+        except CircuitOpen as refused:
+            raise StoreUnavailable(str(refused)) from refused
+
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        return self._call(lambda: self.inner.get_many(keys))
+
+    def set_many(self, entries: Sequence[Entry]) -> None:
+        self._call(lambda: self.inner.set_many(entries))
+
+    def add(self, key: str, value: str, ttl: float) -> str | None:
+        return self._call(lambda: self.inner.add(key, value, ttl))
+
+    def incr(self, key: str, ttl: float | None = None) -> int:
+        return self._call(lambda: self.inner.incr(key, ttl))
+
+    def ttl(self, key: str) -> float | None:
+        return self._call(lambda: self.inner.ttl(key))
+
+    def delete(self, *keys: str) -> None:
+        self._call(lambda: self.inner.delete(*keys))
+
+    def ping(self) -> None:
+        self._call(self.inner.ping)
+
+    def prune(self) -> int:
+        return self._call(self.inner.prune)
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+
+def create_backend(app: Flask) -> StateStore:
     kind = app.config["BLACKLIST_STORAGE_TYPE"]
     if kind == "redis":
         from .redis_store import RedisStore
@@ -75,9 +123,20 @@ def create_store(app: Flask) -> StateStore:
     return MemoryStore()
 
 
+def create_store(app: Flask) -> GuardedStore:
+    breaker = CircuitBreaker(
+        "token store",
+        app.config["BREAKER_FAILURES"],
+        app.config["BREAKER_RESET_SECONDS"],
+        failure_types=(StoreUnavailable,),
+    )
+    return GuardedStore(create_backend(app), breaker)
+
+
 def init_app(app: Flask) -> StateStore:
     store = create_store(app)
     app.extensions["auth_state"] = store
+    app.extensions.setdefault("breakers", {})["token store"] = store.breaker
     return store
 
 

@@ -12,9 +12,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import Integer, String, and_, case, cast, delete, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from ..database import DATABASE_UNAVAILABLE
 from ..extensions import db
 from ..models import AuthState
 from . import Entry, StateStore, StoreUnavailable
@@ -38,7 +37,7 @@ class DatabaseStore(StateStore):
         try:
             with db.engine.begin() as connection:
                 yield connection
-        except (OperationalError, InterfaceError, PoolTimeoutError) as error:
+        except DATABASE_UNAVAILABLE as error:
             raise StoreUnavailable(f"database: {error}") from error
 
     def _insert(self):

@@ -8,7 +8,6 @@ from ..docs import BEARER_AUTH
 from ..errors import ApiError
 from ..extensions import db
 from ..models import Permission, User
-from ..reads import read_only
 from ..schemas import ErrorSchema, PageArgsSchema, UserPageSchema, UserSchema
 
 blp = Blueprint("users", __name__, url_prefix="/api/users", description="User accounts")
@@ -29,7 +28,6 @@ def me():
 @blp.response(200, UserPageSchema)
 @blp.alt_response(403, schema=ErrorSchema, description="forbidden: the caller is not an admin")
 @blp.doc(security=BEARER_AUTH)
-@read_only
 def list_users(args):
     """Every account, oldest first (admins only)."""
     if not current_user.can(Permission.LIST_USERS):

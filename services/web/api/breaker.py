@@ -1,0 +1,126 @@
+"""A circuit breaker: when a dependency keeps failing, stop waiting for it.
+
+Without one, every request to a dead Redis or Postgres waits for its own connect or read timeout
+before it fails (measured: ~5 requests a second instead of ~350, several seconds each). With one,
+after ``failure_threshold`` consecutive failures the breaker *opens*: calls fail at once for
+``reset_seconds``. Then it is *half-open*: the next call goes through as a probe while the others
+keep failing at once; the probe's success *closes* the breaker, its failure opens it again.
+
+One breaker per dependency per process (each gunicorn worker learns on its own; a fork starts from
+the parent's state, which is closed at start-up).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class BreakerState(enum.Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitOpen(RuntimeError):
+    """Refused without trying: the dependency failed recently and is not being probed by this call."""
+
+    def __init__(self, name: str, retry_after: float):
+        super().__init__(f"{name}: not tried, it failed recently (circuit open)")
+        self.retry_after = retry_after
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        name: str,
+        failure_threshold: int,
+        reset_seconds: float,
+        failure_types: tuple[type[BaseException], ...] = (Exception,),
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.name = name
+        self.failure_threshold = max(1, failure_threshold)
+        self.reset_seconds = reset_seconds
+        self.failure_types = failure_types
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._state = BreakerState.CLOSED
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probing = False
+
+    @property
+    def state(self) -> BreakerState:
+        with self._lock:
+            if self._state is BreakerState.OPEN and self._cooled_down():
+                return BreakerState.HALF_OPEN
+            return self._state
+
+    def retry_after(self) -> int:
+        """Whole seconds a client should wait before trying again (at least 1)."""
+        with self._lock:
+            remaining = self.reset_seconds - (self.clock() - self._opened_at)
+        return max(1, math.ceil(remaining))
+
+    def call(self, operation: Callable[[], T]) -> T:
+        """Run ``operation`` unless the breaker refuses; raise ``CircuitOpen`` when it does."""
+        probe = self._admit()
+        try:
+            result = operation()
+        except self.failure_types:
+            self._record_failure(probe)
+            raise
+        except BaseException:
+            # Not the dependency's fault (a bug, a bad argument): it says nothing about its health.
+            self._release(probe)
+            raise
+        self._record_success()
+        return result
+
+    def _cooled_down(self) -> bool:
+        return self.clock() - self._opened_at >= self.reset_seconds
+
+    def _admit(self) -> bool:
+        """Whether this call may go through; True when it is the half-open probe."""
+        with self._lock:
+            if self._state is BreakerState.CLOSED:
+                return False
+            if self._state is BreakerState.OPEN and self._cooled_down():
+                self._state = BreakerState.HALF_OPEN
+            if self._state is BreakerState.HALF_OPEN and not self._probing:
+                self._probing = True
+                return True
+            remaining = self.reset_seconds - (self.clock() - self._opened_at)
+        raise CircuitOpen(self.name, max(0.0, remaining))
+
+    def _record_failure(self, probe: bool) -> None:
+        with self._lock:
+            if probe:
+                self._probing = False
+                self._open()
+                return
+            self._failures += 1
+            if self._state is BreakerState.CLOSED and self._failures >= self.failure_threshold:
+                self._open()
+
+    def _record_success(self) -> None:
+        with self._lock:
+            self._state = BreakerState.CLOSED
+            self._failures = 0
+            self._probing = False
+
+    def _release(self, probe: bool) -> None:
+        if probe:
+            with self._lock:
+                self._probing = False
+
+    def _open(self) -> None:
+        self._state = BreakerState.OPEN
+        self._opened_at = self.clock()
