@@ -2,7 +2,11 @@
 
 import time
 
-from contract import assert_error
+import sqlalchemy
+from api import create_app
+from api.extensions import db
+from conftest import postgres_url
+from contract import Api, assert_error
 from polling import until
 
 
@@ -57,3 +61,29 @@ def test_postgres_restart_then_recovery(api, postgres):
     assert until(lambda: api.me(tokens["access_token"]).status_code == 200), "no recovery after Postgres came back"
     # Nothing stored was lost.
     assert api.login().status_code == 200
+
+
+def test_a_connection_dropped_after_the_views_last_query_is_no_500_and_costs_no_pool_slot(app, settings, postgres):
+    """Postgres goes away between the view's last query and the end of the request: the answer
+    stands, and the pool (one connection, no overflow) still serves the next request."""
+    app = create_app({**settings, "DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0", "DB_POOL_TIMEOUT": "2"})
+    admin = sqlalchemy.create_engine(postgres_url(postgres, "app"), poolclass=sqlalchemy.pool.NullPool)
+
+    @app.get("/api/test-connection-dropped")
+    def connection_dropped():
+        pid = db.session.execute(sqlalchemy.text("SELECT pg_backend_pid()")).scalar_one()
+        with admin.begin() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        return {"served_by": pid}
+
+    client = app.test_client()
+    try:
+        for _ in range(5):
+            response = client.get("/api/test-connection-dropped")
+            assert response.status_code == 200, response.get_data(as_text=True)
+        assert client.get("/api/readyz").status_code == 200
+        assert Api(client).register("after-the-drops@example.com").status_code == 201
+    finally:
+        admin.dispose()
+        with app.app_context():
+            db.engine.dispose()
