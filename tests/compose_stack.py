@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,14 @@ class Stack:
         return subprocess.run(
             [*self.compose.compose_command_property, *args], cwd=REPO_ROOT, capture_output=True, text=True, check=check
         )
+
+    def create_admin(self) -> str:
+        """A new account made an admin by the operator's command; its e-mail (password: PASSWORD)."""
+        email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+        registered = self.api().register(email)
+        assert registered.status_code == 201, registered.text
+        self.compose_run("exec", "-T", "web", "flask", "--app", "api", "create-admin", "--email", email)
+        return email
 
     def container(self, service: str):
         """The Docker SDK's view of the service's container (state, health, start time)."""

@@ -1,10 +1,12 @@
-"""A steady load on the running stack, to prove that something (a deploy) costs no request."""
+"""A steady load on the running stack, to prove what a deploy or a fault costs the clients."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import requests
@@ -12,39 +14,75 @@ import requests
 
 @dataclass
 class Outcome:
-    at: float
-    ok: bool
-    detail: str  # the version the API reported, or what went wrong
+    at: float  # when the request was sent
+    seconds: float  # how long the answer took
+    status: int | None  # None: no HTTP answer at all (reset, refused, timed out)
+    detail: str  # the version or status the API reported, the error code, or what went wrong
+    retry_after: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+def describe(response: requests.Response) -> str:
+    """What the answer said: the version (healthz), the error code, or why it is not the contract's."""
+    if not response.headers.get("Content-Type", "").startswith("application/json"):
+        return f"not JSON ({response.headers.get('Content-Type')}): {response.text[:120]}"
+    try:
+        body = response.json()
+    except ValueError:
+        return f"invalid JSON: {response.text[:120]}"
+    if response.status_code == 200:
+        return str(body.get("version", "ok")) if isinstance(body, dict) else "ok"
+    error = body.get("error") if isinstance(body, dict) else None
+    if not (isinstance(error, dict) and isinstance(error.get("code"), str) and error.get("message")):
+        return f"not the error shape: {response.text[:120]}"
+    return error["code"]
 
 
 @dataclass
 class Traffic:
-    """Threads that GET ``url`` over fresh TLS connections until stopped (no keep-alive, so nginx
-    reloads and container switches are met exactly as new clients meet them)."""
+    """Threads that GET ``urls`` in turn until stopped. By default each request opens a new TLS
+    connection, as new clients meet nginx reloads and container switches; ``keep_alive`` keeps one
+    connection per thread, as browsers and API clients do."""
 
-    url: str
+    urls: Sequence[str]
     ca_file: str
     threads: int = 4
+    headers: dict = field(default_factory=dict)
+    keep_alive: bool = False
     outcomes: list[Outcome] = field(default_factory=list)
 
     def __post_init__(self):
+        if isinstance(self.urls, str):
+            self.urls = [self.urls]
         self._stop = threading.Event()
         self._workers = [threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)]
         self._lock = threading.Lock()
 
     def _run(self):
-        while not self._stop.is_set():
+        session = requests.Session()
+        session.verify = self.ca_file
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would override the CA set here
+        headers = dict(self.headers) if self.keep_alive else {**self.headers, "Connection": "close"}
+        for url in itertools.cycle(self.urls):
+            if self._stop.is_set():
+                break
             started = time.time()
             try:
-                response = requests.get(self.url, verify=self.ca_file, timeout=15, headers={"Connection": "close"})
-                ok = response.status_code == 200
-                detail = (
-                    response.json().get("version", "?") if ok else f"HTTP {response.status_code}: {response.text[:200]}"
+                response = session.get(url, timeout=15, headers=headers)
+                outcome = Outcome(
+                    started,
+                    time.time() - started,
+                    response.status_code,
+                    describe(response),
+                    response.headers.get("Retry-After"),
                 )
-            except (requests.RequestException, ValueError) as error:
-                ok, detail = False, f"{type(error).__name__}: {error}"
+            except requests.RequestException as error:
+                outcome = Outcome(started, time.time() - started, None, f"{type(error).__name__}: {error}")
             with self._lock:
-                self.outcomes.append(Outcome(started, ok, detail))
+                self.outcomes.append(outcome)
 
     def __enter__(self) -> Traffic:
         for worker in self._workers:
@@ -67,6 +105,10 @@ class Traffic:
     def answered(self) -> list[Outcome]:
         return sorted((o for o in self.outcomes if o.ok), key=lambda o: o.at)
 
+    def between(self, start: float, end: float) -> list[Outcome]:
+        """The requests sent in [start, end)."""
+        return sorted((o for o in self.outcomes if start <= o.at < end), key=lambda o: o.at)
+
     def overlap_seconds(self, old: str, new: str) -> float:
         """How long both versions answered: while nginx's old workers finish, requests started a
         moment apart can meet either version."""
@@ -83,3 +125,8 @@ class Traffic:
             "failed": len(self.failures),
             "versions": dict(Counter(o.detail for o in self.outcomes if o.ok)),
         }
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else 0.0

@@ -1,6 +1,7 @@
 """The edge: TLS verified against the generated CA, HTTP -> HTTPS, HTTP/2, security headers, the SPA,
 nginx's own errors as JSON. (Files are numbered: later ones stop and restart parts of the stack.)"""
 
+import json
 import re
 import socket
 import ssl
@@ -169,3 +170,73 @@ def test_readyz_reports_each_dependency(stack):
     assert body["status"] == "ready"
     assert body["checks"]["database"]["status"] == "ok"
     assert body["checks"]["redis"]["status"] == "ok"
+
+
+def methods(response) -> set[str]:
+    return {method.strip() for method in response.headers["Allow"].split(",")}
+
+
+def test_trace_on_an_api_route_is_the_apps_405_with_the_routes_own_methods(stack):
+    response = stack.session().request("TRACE", stack.https + "/api/users/me", timeout=10)
+    assert_error(response, 405, "method_not_allowed")
+    assert methods(response) == {"GET", "HEAD", "OPTIONS"}
+    assert_security_headers(response)
+
+
+def test_options_on_an_api_route_lists_exactly_what_it_serves(stack):
+    response = stack.session().options(stack.https + "/api/auth/login", timeout=10)
+    assert response.status_code == 200
+    assert methods(response) == {"POST", "OPTIONS"}
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE", "TRACE"])
+def test_a_method_a_static_path_does_not_serve_is_json_405_with_allow(stack, method):
+    response = stack.session().request(method, stack.https + "/index.html", timeout=10)
+    assert_error(response, 405, "method_not_allowed")
+    assert methods(response) == {"GET", "HEAD"}
+    assert_security_headers(response)
+
+
+def test_a_request_line_too_long_for_nginx_is_json_414_with_hsts(stack):
+    response = stack.get("/api/" + "a" * 7000)
+    assert_error(response, 414, "uri_too_long")
+    assert_security_headers(response)  # decided before any location: HSTS must still be there
+
+
+def test_a_header_too_large_for_nginx_is_json_431(stack):
+    response = stack.get("/api/healthz", headers={"X-Big": "a" * 7000})
+    assert_error(response, 431, "request_header_fields_too_large")
+    assert_security_headers(response)
+
+
+def test_over_http2_a_path_past_nginx_meets_gunicorns_limit_in_json_too(stack):
+    """nginx measures an HTTP/2 header's compressed size, so a long path can pass it; gunicorn's own
+    answer is JSON as well. (curl inside the nginx container speaks HTTP/2.)"""
+    output, _, _ = stack.compose.exec_in_container(
+        [
+            "curl",
+            "-s",
+            "--http2",
+            "--cacert",
+            "/etc/nginx/certs/ca.pem",
+            "-w",
+            "\\n%{http_code}|%{http_version}|%{content_type}",
+            "https://localhost:8443/api/" + "a" * 9000,
+        ],
+        service_name="nginx",
+    )
+    body, _, status_line = output.rpartition("\n")
+    status, version, content_type = status_line.split("|")
+    assert (status, version) == ("414", "2"), output[-500:]
+    assert content_type.startswith("application/json")
+    assert json.loads(body)["error"]["code"] == "uri_too_long"
+
+
+def test_plain_http_sent_to_the_https_port_is_json_400(stack):
+    response = requests.get(f"http://localhost:{stack.https_port}/api/healthz", timeout=10)
+    assert_error(response, 400, "bad_request")
+
+
+def test_a_refused_method_on_hooks_with_the_hook_not_running_is_json_502(stack):
+    response = stack.session().request("TRACE", stack.https + "/hooks/github", timeout=10)
+    assert_error(response, 502, "service_unavailable")

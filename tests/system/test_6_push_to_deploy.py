@@ -18,6 +18,7 @@ from pathlib import Path
 import docker
 import pytest
 import requests
+from figures import record
 from hook.signatures import sign
 from paths import REPO_ROOT
 from polling import until
@@ -29,8 +30,8 @@ REPOSITORY = "acme/flask-stack"
 VERSION_FILE = "services/web/api/__init__.py"
 HEALTH_FILE = "services/web/api/health/routes.py"
 HEALTHZ_DOCSTRING = '    """Liveness: the process answers. Touches nothing else."""\n'
-ARTIFACTS = REPO_ROOT / "test-artifacts"
-RELEASE_DELIVERY = str(uuid.uuid4())  # GitHub's delivery ids are GUIDs
+RELEASE_DELIVERY = str(uuid.uuid4())
+REPORT = "push-to-deploy"  # test-artifacts/push-to-deploy.json  # GitHub's delivery ids are GUIDs
 
 
 def git(cwd, *args, check=True) -> str:
@@ -208,15 +209,6 @@ def deploy(compose_ready, tmp_path_factory):
     subprocess.run([str(REPO_ROOT / "compose/scripts/remove-project.sh"), "--volumes", PROJECT], capture_output=True)
 
 
-def record(name: str, figures: dict) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / "push-to-deploy.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[name] = figures
-    path.write_text(json.dumps(data, indent=2))
-    print(f"\n{name}: {json.dumps(figures)}")
-
-
 def failures_beside_steps(traffic: Traffic, *deploys: dict) -> str:
     """The failed requests and the deploys' steps on one timeline, to show which step cost them."""
     lines = [f"{_utc(o.at)} request failed: {o.detail[:160]}" for o in traffic.failures[:10]]
@@ -261,6 +253,7 @@ def test_a_push_goes_live_with_no_failed_request(deploy):
         assert until(lambda: deploy.version() == "1.1.0", timeout=30)
         time.sleep(2)
     record(
+        REPORT,
         "deploy",
         {
             "deploy_seconds": result["duration_s"],
@@ -315,6 +308,7 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
         assert until(lambda: deploy.version() == "1.2.0", timeout=30)
         time.sleep(2)
     record(
+        REPORT,
         "failed deploy, then the newest of two quick pushes",
         {
             "failed_deploy_seconds": failed["duration_s"],
@@ -351,6 +345,7 @@ def test_rollback_takes_the_same_path(deploy):
         assert done["status"] == "succeeded" and done["kind"] == "rollback"
         assert until(lambda: deploy.version() == "1.1.0", timeout=30)
     record(
+        REPORT,
         "rollback",
         {
             "deploy_seconds": done["duration_s"],

@@ -64,3 +64,15 @@ def test_the_database_breaker_opens_after_repeated_failures_and_readiness_stays_
         assert client.get("/api/readyz").status_code == 503
     assert app.extensions["breakers"]["database"].state is BreakerState.OPEN
     assert client.get("/api/readyz").status_code == 503
+
+
+def test_an_outage_is_logged_once_when_the_breaker_opens_not_once_per_request(app_factory, tmp_path, caplog):
+    token = Api(app_factory(BLACKLIST_STORAGE_TYPE="database").test_client()).tokens()["access_token"]
+    app, _ = unreachable(app_factory, tmp_path, BREAKER_FAILURES=3, BREAKER_RESET_SECONDS=60)
+    api = Api(app.test_client())
+    with caplog.at_level(logging.INFO, logger="api"):
+        for _ in range(20):
+            assert_error(api.me(token), 503, "service_unavailable")
+    messages = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert sum("token store: circuit open after 3 failures" in message for message in messages) == 1
+    assert sum("token store unavailable" in message for message in messages) == 3, messages

@@ -13,6 +13,7 @@ the parent's state, which is closed at start-up).
 from __future__ import annotations
 
 import enum
+import logging
 import math
 import threading
 import time
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class BreakerState(enum.Enum):
@@ -34,6 +36,16 @@ class CircuitOpen(RuntimeError):
     def __init__(self, name: str, retry_after: float):
         super().__init__(f"{name}: not tried, it failed recently (circuit open)")
         self.retry_after = retry_after
+
+
+def refused_without_trying(error: BaseException | None) -> bool:
+    """Whether a breaker refused the call somewhere in ``error``'s chain (SQLAlchemy keeps the
+    driver's error in ``orig``; our wrappers chain theirs with ``from``)."""
+    while error is not None:
+        if isinstance(error, CircuitOpen):
+            return True
+        error = getattr(error, "orig", None) or error.__cause__
+    return False
 
 
 class CircuitBreaker:
@@ -74,8 +86,8 @@ class CircuitBreaker:
         probe = self._admit()
         try:
             result = operation()
-        except self.failure_types:
-            self._record_failure(probe)
+        except self.failure_types as error:
+            self._record_failure(probe, error)
             raise
         except BaseException:
             # Not the dependency's fault (a bug, a bad argument): it says nothing about its health.
@@ -100,7 +112,7 @@ class CircuitBreaker:
             remaining = self.reset_seconds - (self.clock() - self._opened_at)
         raise CircuitOpen(self.name, max(0.0, remaining))
 
-    def _record_failure(self, probe: bool) -> None:
+    def _record_failure(self, probe: bool, error: BaseException) -> None:
         with self._lock:
             if probe:
                 self._probing = False
@@ -109,9 +121,20 @@ class CircuitBreaker:
             self._failures += 1
             if self._state is BreakerState.CLOSED and self._failures >= self.failure_threshold:
                 self._open()
+                # Once per outage, not once per refused request: an outage must not flood the log.
+                log.error(
+                    "%s: circuit open after %d failures in a row (last: %s: %s); failing fast, probing every %.1fs",
+                    self.name,
+                    self._failures,
+                    type(error).__name__,
+                    error,
+                    self.reset_seconds,
+                )
 
     def _record_success(self) -> None:
         with self._lock:
+            if self._state is not BreakerState.CLOSED:
+                log.warning("%s: circuit closed, it answers again", self.name)
             self._state = BreakerState.CLOSED
             self._failures = 0
             self._probing = False

@@ -9,6 +9,7 @@ from flask_jwt_extended.exceptions import CSRFError
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
+from .breaker import refused_without_trying
 from .database import DATABASE_UNAVAILABLE
 from .schemas import ErrorSchema
 from .state import StoreUnavailable
@@ -129,9 +130,11 @@ def register_error_handlers(app: Flask) -> None:
     def handle_api_error(error: ApiError):
         return error_response(error.status, error.code, error.message, error.details, error.headers)
 
-    def unavailable(what: str, cause, retry_after: int) -> object:
-        # The cause (host names, driver messages) goes to the log with the request id, not to the client.
-        log.warning("%s unavailable: %s", what, cause)
+    def unavailable(what: str, cause: BaseException, retry_after: int) -> object:
+        # The cause (host names, driver messages) goes to the log with the request id, not to the
+        # client. A request the breaker refused without trying adds nothing to what it logged.
+        level = logging.DEBUG if refused_without_trying(cause) else logging.WARNING
+        log.log(level, "%s unavailable: %s", what, cause)
         return error_response(
             503,
             "service_unavailable",
