@@ -14,6 +14,7 @@ import requests
 
 @dataclass
 class Outcome:
+    url: str
     at: float  # when the request was sent
     seconds: float  # how long the answer took
     status: int | None  # None: no HTTP answer at all (reset, refused, timed out)
@@ -73,6 +74,7 @@ class Traffic:
             try:
                 response = session.get(url, timeout=15, headers=headers)
                 outcome = Outcome(
+                    url,
                     started,
                     time.time() - started,
                     response.status_code,
@@ -80,7 +82,7 @@ class Traffic:
                     response.headers.get("Retry-After"),
                 )
             except requests.RequestException as error:
-                outcome = Outcome(started, time.time() - started, None, f"{type(error).__name__}: {error}")
+                outcome = Outcome(url, started, time.time() - started, None, f"{type(error).__name__}: {error}")
             with self._lock:
                 self.outcomes.append(outcome)
 
@@ -102,17 +104,18 @@ class Traffic:
     def failures(self) -> list[Outcome]:
         return [outcome for outcome in self.outcomes if not outcome.ok]
 
-    def answered(self) -> list[Outcome]:
-        return sorted((o for o in self.outcomes if o.ok), key=lambda o: o.at)
+    def answered(self, path: str = "") -> list[Outcome]:
+        """The requests answered 200 (to URLs ending in ``path``), in the order they were sent."""
+        return sorted((o for o in self.outcomes if o.ok and o.url.endswith(path)), key=lambda o: o.at)
 
     def between(self, start: float, end: float) -> list[Outcome]:
         """The requests sent in [start, end)."""
         return sorted((o for o in self.outcomes if start <= o.at < end), key=lambda o: o.at)
 
     def overlap_seconds(self, old: str, new: str) -> float:
-        """How long both versions answered: while nginx's old workers finish, requests started a
-        moment apart can meet either version."""
-        answered = self.answered()
+        """How long both versions answered (healthz tells): while nginx's old workers finish,
+        requests started a moment apart can meet either version."""
+        answered = self.answered("/api/healthz")
         first_new = next((o.at for o in answered if o.detail == new), None)
         last_old = max((o.at for o in answered if o.detail == old), default=None)
         if first_new is None or last_old is None:
@@ -123,7 +126,7 @@ class Traffic:
         return {
             "sent": self.sent,
             "failed": len(self.failures),
-            "versions": dict(Counter(o.detail for o in self.outcomes if o.ok)),
+            "versions": dict(Counter(o.detail for o in self.answered("/api/healthz"))),
         }
 
 

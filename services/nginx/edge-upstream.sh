@@ -1,10 +1,11 @@
 #!/bin/sh
 # Render the `web` upstream into /run/nginx/upstreams.conf, and with --reload, check the whole
 # configuration and reload nginx gracefully: workers finish what they are serving, new ones use the
-# new upstream. The deployer calls `edge-upstream.sh --reload HOST:PORT` to move traffic to a new
-# web container; the entrypoint calls it at start with WEB_UPSTREAM (default web:8000).
+# new upstream. The deployer calls `edge-upstream.sh --reload HOST:PORT...` to move traffic to new
+# web containers (one or several: nginx spreads requests over them); the entrypoint calls it at
+# start with WEB_UPSTREAM (default web:8000, the service name: every web container).
 #
-#   edge-upstream.sh [--reload] HOST:PORT
+#   edge-upstream.sh [--reload] HOST:PORT...
 #   edge-upstream.sh --draining     prints how many old workers are still finishing requests
 set -eu
 
@@ -40,17 +41,24 @@ fi
 
 reload=0
 if [ "${1:-}" = "--reload" ]; then reload=1; shift; fi
-server=${1:?usage: edge-upstream.sh [--reload] HOST:PORT}
+[ $# -gt 0 ] || { echo "usage: edge-upstream.sh [--reload] HOST:PORT..." >&2; exit 2; }
 
 . /usr/local/lib/edge-lib.sh
 # From 1.27.3 nginx re-resolves upstream names, so a recreated container (new address) is found.
 if nginx_at_least 1.27.3; then
   resolver="resolver 127.0.0.11 valid=5s ipv6=off;"
-  upstream_server="zone web 64k; server $server resolve;"
+  zone="zone web 64k;"
+  resolve=" resolve"
 else
   resolver=""
-  upstream_server="server $server;"
+  zone=""
+  resolve=""
 fi
+servers=""
+for server in "$@"; do
+  servers="$servers    server $server$resolve;
+"
+done
 
 mkdir -p "$run"
 previous=""
@@ -58,8 +66,8 @@ previous=""
 cat > "$target.new" <<CONF
 $resolver
 upstream web {
-    $upstream_server
-    keepalive 32;
+    $zone
+$servers    keepalive 32;
     keepalive_timeout 60s;
 }
 CONF
@@ -68,7 +76,7 @@ mv "$target.new" "$target"
 if [ "$reload" = 1 ]; then
   if ! nginx -t -q 2>/tmp/edge-upstream.err; then
     printf '%s\n' "$previous" > "$target"
-    echo "[edge] refused upstream $server: $(cat /tmp/edge-upstream.err)" >&2
+    echo "[edge] refused upstream $*: $(cat /tmp/edge-upstream.err)" >&2
     exit 1
   fi
   before=$(nginx_workers serving)
@@ -86,5 +94,5 @@ if [ "$reload" = 1 ]; then
     sleep 0.05
     waited=$((waited + 1))
   done
-  echo "[edge] upstream web -> $server (old workers finishing their requests)"
+  echo "[edge] upstream web -> $* (old workers finishing their requests)"
 fi

@@ -1,9 +1,10 @@
-"""Push-to-deploy on the real production stack.
+"""Push-to-deploy on the real production stack, scaled to two web containers.
 
 A bare repository served by `git daemon` stands in for GitHub. A deploy checkout of it runs
 docker-compose.prod.yml with the hook profile (`make prod`). The tests push commits to the bare
 repository, send correctly signed push events through nginx, and watch the API through nginx the
-whole time. Tests run in order; each builds on the commits before it.
+whole time (liveness, and a signed-in user's profile). Tests run in order; each builds on the
+commits before it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pathlib import Path
 import docker
 import pytest
 import requests
+from contract import Api
 from figures import record
+from hook.deployer import PREPARE, SETTLE, SWITCH
 from hook.signatures import sign
 from paths import REPO_ROOT
 from polling import until
@@ -30,6 +33,7 @@ REPOSITORY = "acme/flask-stack"
 VERSION_FILE = "services/web/api/__init__.py"
 HEALTH_FILE = "services/web/api/health/routes.py"
 HEALTHZ_DOCSTRING = '    """Liveness: the process answers. Touches nothing else."""\n'
+REPLICAS = 2
 RELEASE_DELIVERY = str(uuid.uuid4())
 REPORT = "push-to-deploy"  # test-artifacts/push-to-deploy.json  # GitHub's delivery ids are GUIDs
 
@@ -59,6 +63,7 @@ class Deploy:
         self.ca_file = ""
         self.daemon = None
         self.commits: dict[str, str] = {}
+        self.user_token = ""
 
     def env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if k not in {"COMPOSE_PROJECT_NAME", "HTTP_PORT", "HTTPS_PORT"}}
@@ -123,6 +128,19 @@ class Deploy:
     def version(self) -> str:
         return requests.get(self.https + "/api/healthz", verify=self.ca_file, timeout=10).json()["version"]
 
+    def traffic(self) -> Traffic:
+        """Clients the whole time: liveness (which tells the version), and a signed-in user's profile."""
+        return Traffic(
+            [self.https + "/api/healthz", self.https + "/api/users/me"],
+            self.ca_file,
+            headers={"Authorization": f"Bearer {self.user_token}"},
+        )
+
+    def web_containers(self) -> list:
+        return docker.from_env().containers.list(
+            filters={"label": [f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=web"]}
+        )
+
 
 def break_healthz(source: Path) -> None:
     path = source / HEALTH_FILE
@@ -135,6 +153,21 @@ def break_healthz(source: Path) -> None:
     )
 
 
+def turn_unhealthy_ten_seconds_after_start(source: Path) -> None:
+    """A version whose own liveness probe (from inside its container) starts failing 10 s after it
+    starts, while it still answers clients: only watching it after the switch catches it."""
+    path = source / HEALTH_FILE
+    text = path.read_text()
+    text = text.replace("from flask import current_app", "from flask import current_app, request")
+    text = text.replace(
+        HEALTHZ_DOCSTRING,
+        HEALTHZ_DOCSTRING
+        + '    if request.remote_addr == "127.0.0.1" and time.monotonic() - STARTED > 10:\n'
+        + '        raise RuntimeError("this commit turns unhealthy 10 s after it starts")\n',
+    )
+    path.write_text(text.replace("\nlog = logging", "\nSTARTED = time.monotonic()\nlog = logging", 1))
+
+
 def mend_healthz(source: Path) -> None:
     path = source / HEALTH_FILE
     path.write_text(path.read_text().replace('    raise RuntimeError("this commit is deliberately unhealthy")\n', ""))
@@ -142,7 +175,7 @@ def mend_healthz(source: Path) -> None:
 
 def assert_switched(traffic: Traffic, old: str, new: str) -> None:
     """Only the old and the new version answered: the old first, the new last."""
-    answered = traffic.answered()
+    answered = traffic.answered("/api/healthz")
     assert {o.detail for o in answered} == {old, new}, traffic.summary()
     assert answered[0].detail == old and answered[-1].detail == new, traffic.summary()
 
@@ -173,6 +206,7 @@ def deploy(compose_ready, tmp_path_factory):
         settings.write(
             f"COMPOSE_PROFILES=hook\nHOOK_REPOSITORY={REPOSITORY}\nHTTP_PORT={http_port}\nHTTPS_PORT={https_port}\n"
             f"TLS_CERTS_DIR={home / 'certs'}\nACME_WEBROOT={home / 'acme'}\nDEPLOY_HEALTH_TIMEOUT=40\n"
+            f"WEB_REPLICAS={REPLICAS}\n"
         )
     d.secrets = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line.startswith("HOOK_"))
     # Nothing of the project's own .env (images, CA) is in git: the deploy checkout writes its own.
@@ -204,6 +238,10 @@ def deploy(compose_ready, tmp_path_factory):
     git(d.checkout, "remote", "set-url", "origin", f"git://{project_gateway()}:{port}/origin.git")
     d.stack_seconds = time.monotonic() - started
     d.baseline_version = d.version()
+    user = f"deploy-watcher-{uuid.uuid4().hex[:8]}@example.com"
+    session = requests.Session()
+    session.verify, session.trust_env = d.ca_file, False  # REQUESTS_CA_BUNDLE would override verify
+    d.user_token = Api(session, d.https).tokens(user)["access_token"]
     yield d
     d.daemon.terminate()
     subprocess.run([str(REPO_ROOT / "compose/scripts/remove-project.sh"), "--volumes", PROJECT], capture_output=True)
@@ -244,7 +282,7 @@ def test_ping_is_answered_with_pong(deploy):
 
 def test_a_push_goes_live_with_no_failed_request(deploy):
     sha = deploy.commit("release 1.1.0", version="1.1.0")
-    with Traffic(deploy.https + "/api/healthz", deploy.ca_file) as traffic:
+    with deploy.traffic() as traffic:
         response = deploy.push_event(sha, delivery=RELEASE_DELIVERY)
         assert response.status_code == 202, response.text
         assert response.json()["status"] == "accepted"
@@ -265,18 +303,8 @@ def test_a_push_goes_live_with_no_failed_request(deploy):
     assert traffic.failures == [], failures_beside_steps(traffic, result)
     assert_switched(traffic, old=deploy.baseline_version, new="1.1.0")
     assert deploy.hooks_get("/hooks/status")["live"]["sha"] == sha
-    assert [s["name"] for s in result["steps"]] == [
-        "fetch",
-        "checkout",
-        "build",
-        "migrate",
-        "start",
-        "health",
-        "switch",
-        "drain",
-        "record",
-        "prune",
-    ]
+    assert [s["name"] for s in result["steps"]] == [*PREPARE, *SWITCH, *SETTLE]
+    assert len(deploy.web_containers()) == REPLICAS
     # The operator's next `make prod` keeps this image.
     assert f"WEB_TAG={sha}" in (deploy.checkout / ".env").read_text()
 
@@ -292,7 +320,7 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
     """While a broken commit's deploy waits for health, two more pushes arrive: only the newer one
     is deployed, after the broken one has failed; the old version answers throughout."""
     broken = deploy.commit("broken healthz", version="1.2.0-broken", edit=break_healthz)
-    with Traffic(deploy.https + "/api/healthz", deploy.ca_file) as traffic:
+    with deploy.traffic() as traffic:
         failing = deploy.push_event(broken).json()
         assert failing["status"] == "accepted"
         assert until(lambda: deploy.hooks_get("/hooks/status")["running"], timeout=30)
@@ -321,12 +349,10 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
     assert_switched(traffic, old="1.1.0", new="1.2.0")  # never 1.2.0-broken
     superseded = deploy.hooks_get(f"/hooks/deploys/{skipped['deploy_id']}")
     assert superseded["status"] == "skipped" and "superseded" in superseded["reason"]
-    assert deploy.hooks_get(f"/hooks/deploys/{failed['id']}")["steps"][-1]["name"] == "health"
-    # One web container serves: the failed one was removed, the old one stopped after the switch.
-    web = docker.from_env().containers.list(
-        filters={"label": [f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=web"]}
-    )
-    assert len(web) == 1
+    failed_steps = deploy.hooks_get(f"/hooks/deploys/{failed['id']}")["steps"]
+    assert [(s["name"], s["status"]) for s in failed_steps][-2:] == [("health", "failed"), ("undo", "succeeded")]
+    # As many serve as before: the failed ones were removed, the old ones stopped after the switch.
+    assert len(deploy.web_containers()) == REPLICAS
     # The broken commit's image went with the next successful deploy; the previous live one stays.
     images = {tag for image in docker.from_env().images.list("flask-stack/web") for tag in image.tags}
     assert f"flask-stack/web:{broken}" not in images
@@ -334,9 +360,50 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
     assert f"flask-stack/web:{deploy.commits['release 1.1.0']}" in images
 
 
+def test_a_replayed_push_of_an_older_commit_is_refused_and_nothing_is_deployed(deploy):
+    """A captured push of 1.1.0, resent with a new delivery id: signed, but older than what is live."""
+    before = deploy.hooks_get("/hooks/status")
+    response = deploy.push_event(deploy.commits["release 1.1.0"], delivery=str(uuid.uuid4()))
+    assert response.status_code == 409, response.text
+    assert response.json()["status"] == "refused"
+    assert "older than the live commit" in response.json()["reason"]
+    time.sleep(2)
+    after = deploy.hooks_get("/hooks/status")
+    assert after["recent"] == before["recent"] and after["queue"] == [] and after["running"] is None
+    assert deploy.version() == "1.2.0"
+
+
+def test_a_version_that_turns_unhealthy_after_the_switch_is_rolled_back_with_no_failed_request(deploy):
+    bad = deploy.commit("late failure", version="1.3.0-late", edit=turn_unhealthy_ten_seconds_after_start)
+    with deploy.traffic() as traffic:
+        accepted = deploy.push_event(bad).json()
+        assert accepted["status"] == "accepted", accepted
+        result = deploy.wait_for_deploy(accepted["deploy_id"])
+        assert until(lambda: deploy.version() == "1.2.0", timeout=30)
+        time.sleep(2)
+    steps = [(s["name"], s["status"]) for s in result["steps"]]
+    record(
+        REPORT,
+        "a version unhealthy after the switch, switched back",
+        {
+            "deploy_seconds": result["duration_s"],
+            "steps": {s["name"]: s["duration_s"] for s in result["steps"]},
+            **traffic.summary(),
+        },
+    )
+    assert result["status"] == "rolled_back", json.dumps(result, indent=2)[-4000:]
+    assert steps[-3:] == [("switch", "succeeded"), ("verify", "failed"), ("switch back", "succeeded")]
+    assert "after the switch" in result["reason"]
+    assert traffic.failures == [], failures_beside_steps(traffic, result)
+    assert traffic.answered("/api/healthz")[-1].detail == "1.2.0"
+    assert "1.3.0-late" in traffic.summary()["versions"], "the new version never served: nothing was tested"
+    assert deploy.hooks_get("/hooks/status")["live"]["sha"] == deploy.commits["release 1.2.0"]
+    assert len(deploy.web_containers()) == REPLICAS
+
+
 def test_rollback_takes_the_same_path(deploy):
     target = deploy.commits["release 1.1.0"]
-    with Traffic(deploy.https + "/api/healthz", deploy.ca_file) as traffic:
+    with deploy.traffic() as traffic:
         result = deploy.make("rollback", f"SHA={target[:12]}")
         assert result.returncode == 0, result.stdout + result.stderr
         queued = json.loads(result.stdout.strip().splitlines()[-1])
@@ -355,3 +422,4 @@ def test_rollback_takes_the_same_path(deploy):
     )
     assert traffic.failures == [], failures_beside_steps(traffic, done)
     assert_switched(traffic, old="1.2.0", new="1.1.0")
+    assert len(deploy.web_containers()) == REPLICAS

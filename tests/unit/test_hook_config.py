@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from hook.config import ConfigError, load_hooks
+from hook.hooks import ConfigError, load_hooks
 
 SECRET = "a-webhook-secret-of-some-length"
 

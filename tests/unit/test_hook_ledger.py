@@ -1,9 +1,11 @@
-"""The deploy queue: one at a time, only the newest waiting commit kept, dedupe on delivery and commit."""
+"""The deploy queue: one at a time, only the newest waiting commit kept, dedupe on delivery and commit,
+pushes only forward; and each step recorded by one object."""
 
+import contextlib
 import threading
 
 import pytest
-from hook.deploys import Ledger
+from hook.ledger import Ledger
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 REF = "refs/heads/main"
@@ -43,7 +45,7 @@ def test_pushes_while_one_runs_keep_only_the_newest_waiting(ledger):
     c = ledger.enqueue("github", C, REF, delivery_id="d3")
     assert status_of(ledger, b.deploy_id) == "skipped"
     assert ledger.claim_next() is None  # one at a time
-    ledger.finish(running.deploy_id, True, "done", live_sha=A)
+    ledger.finish(running.deploy_id, "succeeded", "done")
     assert ledger.claim_next()["id"] == c.deploy_id
 
 
@@ -108,15 +110,58 @@ def test_concurrent_pushes_leave_exactly_one_waiting(ledger):
 def test_steps_keep_their_output_and_timings(ledger):
     deploy = ledger.enqueue("github", A, REF, delivery_id="d1")
     ledger.claim_next()
-    position = ledger.start_step(deploy.deploy_id, "build")
-    ledger.update_step_output(deploy.deploy_id, position, "step 1/9\n")
-    ledger.finish_step(deploy.deploy_id, position, True, "step 1/9\nstep 9/9\n")
-    ledger.finish(deploy.deploy_id, True, "live", live_sha=A)
+    with ledger.step(deploy.deploy_id, "build") as log:
+        log.write("step 1/9")
+        log.flush()
+        running = ledger.deploy(deploy.deploy_id)["steps"][0]
+        assert (running["status"], running["output"]) == ("running", "step 1/9\n")
+        log.write("step 9/9\n")
+    ledger.finish(deploy.deploy_id, "succeeded", "live")
     record = ledger.deploy(deploy.deploy_id)
     assert record["status"] == "succeeded"
-    assert record["steps"][0]["name"] == "build" and record["steps"][0]["output"].endswith("step 9/9\n")
-    assert record["steps"][0]["duration_s"] >= 0
+    assert record["steps"][0]["name"] == "build" and record["steps"][0]["output"] == "step 1/9\nstep 9/9\n"
+    assert record["steps"][0]["status"] == "succeeded" and record["steps"][0]["duration_s"] >= 0
     assert ledger.status()["live"]["sha"] == A
+
+
+def test_a_step_that_raises_is_recorded_as_failed_with_what_it_said(ledger):
+    deploy = ledger.enqueue("github", A, REF, delivery_id="d1")
+    ledger.claim_next()
+    with pytest.raises(RuntimeError), ledger.step(deploy.deploy_id, "migrate") as log:
+        log.write("upgrading")
+        raise RuntimeError("the database said no")
+    (step,) = ledger.deploy(deploy.deploy_id)["steps"]
+    assert step["status"] == "failed"
+    assert step["output"] == "upgrading\nFAILED: the database said no\n"
+
+
+def test_a_push_of_an_ancestor_of_the_live_commit_is_refused_unless_forced(ledger):
+    ledger.set_live(C)
+    ledger.set_live_ancestry([C, B, A])
+    refused = ledger.enqueue("github", A, REF, delivery_id="replayed")
+    assert refused.outcome == "refused" and "older than the live commit" in refused.reason
+    assert refused.deploy_id is None and ledger.status()["queue"] == []
+    assert ledger.seen_delivery("replayed")["outcome"] == "refused"
+    # A force-push may move the branch back (the deployer checks it is the branch's tip)...
+    assert ledger.enqueue("github", A, REF, delivery_id="forced", forced=True).outcome == "accepted"
+    # ...and a rollback goes back on purpose.
+    assert ledger.enqueue("github", B, REF, kind="rollback").outcome == "accepted"
+
+
+def test_a_commit_not_known_as_older_is_accepted_for_the_deployer_to_check(ledger):
+    ledger.set_live(C)
+    ledger.set_live_ancestry([C, B])
+    assert ledger.enqueue("github", A, REF, delivery_id="d1").outcome == "accepted"
+
+
+def test_only_finished_statuses_end_a_deploy(ledger):
+    deploy = ledger.enqueue("github", A, REF, delivery_id="d1")
+    ledger.claim_next()
+    with pytest.raises(ValueError, match="not a finished status"):
+        ledger.finish(deploy.deploy_id, "running", "")
+    ledger.finish(deploy.deploy_id, "rolled_back", "unhealthy after the switch")
+    assert status_of(ledger, deploy.deploy_id) == "rolled_back"
+    assert ledger.live_sha() is None
 
 
 def test_a_deployer_restart_fails_what_was_left_running(ledger):
@@ -130,9 +175,10 @@ def deployed(ledger, sha, *, built=True, live=True, delivery=None):
     """Run one deploy of ``sha`` through the ledger: built or not, live or failed."""
     deploy = ledger.enqueue("github", sha, REF, delivery_id=delivery or f"delivery-{sha[:4]}")
     assert ledger.claim_next()["id"] == deploy.deploy_id
-    position = ledger.start_step(deploy.deploy_id, "build")
-    ledger.finish_step(deploy.deploy_id, position, built, "")
-    ledger.finish(deploy.deploy_id, live, "", live_sha=sha if live else None)
+    with contextlib.suppress(RuntimeError), ledger.step(deploy.deploy_id, "build"):
+        if not built:
+            raise RuntimeError("the build failed")
+    ledger.finish(deploy.deploy_id, "succeeded" if live else "failed", "")
     return deploy.deploy_id
 
 

@@ -4,7 +4,9 @@ import json
 import uuid
 
 import pytest
+from hook.ledger import Ledger
 from hook.receiver import create_app
+from hook.settings import HookSettings
 from hook.signatures import sign
 
 SECRET = "a-webhook-secret-of-some-length"
@@ -14,8 +16,8 @@ A, B = "a" * 40, "b" * 40
 
 
 @pytest.fixture
-def client(tmp_path):
-    app = create_app(
+def settings(tmp_path):
+    return HookSettings.from_environ(
         {
             "HOOK_SECRET": SECRET,
             "HOOK_SECRET_PREVIOUS": PREVIOUS,
@@ -26,7 +28,11 @@ def client(tmp_path):
             "HOOK_MAX_BODY_BYTES": str(64 * 1024),
         }
     )
-    return app.test_client()
+
+
+@pytest.fixture
+def client(settings):
+    return create_app(settings).test_client()
 
 
 def push(sha=A, ref="refs/heads/main", repository="acme/shop", **extra):
@@ -71,9 +77,15 @@ def test_the_previous_secret_still_works_during_rotation(client):
         ("sha256=" + "0" * 64, "does not match"),
         (sign(b"wrong secret!!!!!!", b"{}"), "does not match"),
         ("0" * 64, "sha256="),
+        ("sha256=" + "A" * 64, "64 lowercase hex digits"),
+        ("sha256=" + "0" * 63, "64 lowercase hex digits"),
+        ("sha256=" + "0" * 65, "64 lowercase hex digits"),
+        ("sha1=" + "0" * 40, "sha256="),
+        ("sha256=" + "\u00e9" * 64, "64 lowercase hex digits"),  # not ASCII: once a 500
     ],
+    ids=["missing", "zeros", "wrong-secret", "no-prefix", "upper-case", "short", "long", "sha1", "non-ascii"],
 )
-def test_bad_or_missing_signature_is_401_and_nothing_happens(client, signature, why):
+def test_bad_malformed_or_missing_signature_is_401_and_nothing_happens(client, signature, why):
     response = deliver(client, push(), signature=signature)
     assert response.status_code == 401
     assert response.json["error"]["code"] == "invalid_signature"
@@ -81,10 +93,43 @@ def test_bad_or_missing_signature_is_401_and_nothing_happens(client, signature, 
     assert status(client)["queue"] == [] and status(client)["recent"] == []
 
 
-def test_wrong_content_type_is_415(client):
+def test_a_signed_body_that_is_not_json_is_415(client):
     response = deliver(client, b"payload=%7B%7D", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415
     assert response.json["error"]["code"] == "unsupported_media_type"
+
+
+def test_an_unsigned_body_that_is_not_json_is_401_the_signature_comes_first(client):
+    response = deliver(client, b"payload=%7B%7D", content_type="text/plain", signature="")
+    assert response.status_code == 401 and response.json["error"]["code"] == "invalid_signature"
+
+
+def test_a_replayed_push_of_an_older_commit_is_refused(client, settings):
+    ledger = Ledger(settings.ledger_path)
+    ledger.set_live(B)
+    ledger.set_live_ancestry([B, A])  # what the deployer recorded when B went live
+    response = deliver(client, push(A), delivery=str(uuid.uuid4()))  # a new delivery id: not a redelivery
+    assert response.status_code == 409
+    assert response.json["status"] == "refused"
+    assert "older than the live commit" in response.json["reason"] and "make rollback" in response.json["reason"]
+    assert status(client)["queue"] == []
+
+
+def test_a_rollback_through_the_status_api_is_queued_like_a_push(client):
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.post("/hooks/rollback", json={"sha": A}).status_code == 401
+    assert client.post("/hooks/rollback", json={"sha": "abc123"}, headers=headers).status_code == 400
+    response = client.post("/hooks/rollback", json={"sha": A}, headers=headers)
+    assert response.status_code == 202 and response.json["status"] == "accepted"
+    (queued,) = status(client)["queue"]
+    assert (queued["sha"], queued["kind"]) == (A, "rollback")
+
+
+def test_a_wrong_method_is_405_with_allow(client):
+    response = client.get("/hooks/github")
+    assert response.status_code == 405
+    assert response.json["error"]["code"] == "method_not_allowed"
+    assert "POST" in response.headers["Allow"]
 
 
 def test_unparsable_json_is_400(client):
@@ -175,7 +220,7 @@ def test_deploy_details_need_the_token_and_show_steps(client):
 
 
 def test_status_is_closed_when_no_token_is_configured(tmp_path):
-    app = create_app({"HOOK_SECRET": SECRET, "HOOK_DB": str(tmp_path / "h.sqlite")})
+    app = create_app(HookSettings.from_environ({"HOOK_SECRET": SECRET, "HOOK_DB": str(tmp_path / "h.sqlite")}))
     assert app.test_client().get("/hooks/status", headers={"Authorization": "Bearer "}).status_code == 401
 
 

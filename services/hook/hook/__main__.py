@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 
-from .config import ConfigError, load_hooks
-from .deploys import Ledger
+from .hooks import ConfigError
+from .ledger import Ledger
+from .settings import HookSettings
 
 USAGE = "usage: python -m hook worker | worker-health | rollback COMMIT [--hook ID] | status"
 
@@ -19,17 +19,16 @@ def main(argv: list[str]) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     command, args = argv[0], argv[1:]
-    ledger = Ledger.from_environ(os.environ)
     try:
+        settings = HookSettings.from_environ(with_secrets=False)
+        ledger = Ledger(settings.ledger_path)
         if command == "worker":
-            from .worker import work
+            from .deployer import work
 
-            work()
+            work(settings)
             return 0
         if command == "worker-health":
-            from .worker import heartbeat_path
-
-            age = time.time() - heartbeat_path(os.environ).stat().st_mtime
+            age = time.time() - settings.heartbeat_path.stat().st_mtime
             # Busy deploying is healthy too: the loop only beats between deploys.
             busy = ledger.status()["running"] is not None
             return 0 if age < 30 or busy else 1
@@ -37,7 +36,7 @@ def main(argv: list[str]) -> int:
             print(json.dumps(ledger.status(), indent=2))
             return 0
         if command == "rollback" and args:
-            return rollback(ledger, args)
+            return rollback(settings, ledger, args)
     except ConfigError as error:
         print(f"hook: {error}", file=sys.stderr)
         return 2
@@ -45,14 +44,14 @@ def main(argv: list[str]) -> int:
     return 2
 
 
-def rollback(ledger: Ledger, args: list[str]) -> int:
+def rollback(settings: HookSettings, ledger: Ledger, args: list[str]) -> int:
     """Queue a deploy of an earlier commit: the same path as a push (fetch, build, health, switch)."""
     hook_id = args[args.index("--hook") + 1] if "--hook" in args else "github"
-    hooks = load_hooks(with_secrets=False)
-    if hook_id not in hooks:
+    hook = settings.hooks.get(hook_id)
+    if hook is None:
         print(f"hook: no hook {hook_id!r}", file=sys.stderr)
         return 2
-    root = os.environ.get("DEPLOY_ROOT", ".")
+    root = settings.deploy.root or "."
     resolved = subprocess.run(
         ["git", "-C", root, "rev-parse", "--verify", f"{args[0]}^{{commit}}"], capture_output=True, text=True
     )
@@ -60,7 +59,7 @@ def rollback(ledger: Ledger, args: list[str]) -> int:
         print(f"hook: {args[0]!r} is not a commit in {root}", file=sys.stderr)
         return 2
     sha = resolved.stdout.strip()
-    decision = ledger.enqueue(hook_id, sha, hooks[hook_id].ref, kind="rollback")
+    decision = ledger.enqueue(hook.id, sha, hook.ref, kind="rollback")
     print(json.dumps({"status": decision.outcome, "reason": decision.reason, "deploy_id": decision.deploy_id}))
     return 0 if decision.outcome in {"accepted", "skipped"} else 1
 

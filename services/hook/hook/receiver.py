@@ -1,9 +1,11 @@
 """The internet-facing receiver: verifies GitHub webhooks, answers honestly, queues deploys.
 
-It never builds, never touches Docker, and answers at once; the deployer does the work. Answers:
-401 missing or bad signature, 415 not JSON, 413 too large, 400 unparsable, 200 ``pong`` for ping,
-202 with a reason for ignored events, 202 with a deploy id for accepted pushes, 200 ``duplicate``
-for a delivery seen before. Every decision is logged with its reason.
+It never builds, never touches Docker, and answers at once; the deployer does the work. The
+signature is checked before anything else looks at the body. Answers: 401 missing, malformed or
+bad signature; 415 not JSON; 413 too large; 400 unparsable; 200 ``pong`` for ping; 202 with a reason
+for ignored events; 202 with a deploy id for accepted pushes; 409 ``refused`` for a push of a commit
+older than the live one; 200 ``duplicate`` for a delivery seen before. Every decision is logged
+with its reason.
 """
 
 from __future__ import annotations
@@ -11,20 +13,49 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
 import re
+from functools import wraps
 
-from flask import Flask, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .config import Hook, load_hooks
-from .deploys import COMMIT_ID, Decision, Ledger
+from .hooks import Hook
+from .ledger import COMMIT_ID, Decision, Ledger
+from .logs import configure_logging
+from .settings import HookSettings
 from .signatures import signature_problem
 
-DELIVERY = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+DELIVERY = re.compile(r"[A-Za-z0-9-]{1,64}")
 ZERO_SHA = "0" * 40
+# HTTP status for each decision on a push.
+DECISION_STATUS = {"accepted": 202, "skipped": 202, "refused": 409, "duplicate": 200}
 
 log = logging.getLogger("hook.receiver")
+bp = Blueprint("hooks", __name__, url_prefix="/hooks")
+
+
+def create_app(settings: HookSettings | None = None) -> Flask:
+    settings = settings or HookSettings.from_environ()
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    ledger = Ledger(settings.ledger_path)
+    ledger.create()
+    app.extensions["hook"] = {"settings": settings, "ledger": ledger}
+    app.register_blueprint(bp)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, unexpected_error)
+    log.info("receiver ready: hooks %s", ", ".join(f"/hooks/{hook_id}" for hook_id in settings.hooks))
+    return app
+
+
+def settings() -> HookSettings:
+    return current_app.extensions["hook"]["settings"]
+
+
+def ledger() -> Ledger:
+    return current_app.extensions["hook"]["ledger"]
 
 
 def error(status: int, code: str, message: str, headers: dict | None = None):
@@ -40,113 +71,132 @@ def answer(http_status: int, **body):
     return response
 
 
-def create_app(environ=None) -> Flask:
-    environ = os.environ if environ is None else environ
-    app = Flask(__name__)
-    app.json.sort_keys = False
-    app.config["MAX_CONTENT_LENGTH"] = int(environ.get("HOOK_MAX_BODY_BYTES", 5 * 1024 * 1024))
-    hooks = load_hooks(environ)
-    ledger = Ledger.from_environ(environ)
-    ledger.create()
-    status_token = environ.get("HOOK_STATUS_TOKEN", "")
-    logging.basicConfig(
-        level=environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    log.info("receiver ready: hooks %s", ", ".join(f"/hooks/{h}" for h in hooks))
+def http_error(exc: HTTPException):
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else {}
+    return error(exc.code or 500, codes.get(exc.code, "bad_request"), exc.description or exc.name, headers)
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-        return error(exc.code, codes.get(exc.code, "bad_request"), exc.description or exc.name)
 
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception):  # HTTPExceptions go to the more specific handler above
-        log.exception("unhandled error")
-        return error(500, "internal_error", "Internal error; the delivery was not recorded")
+def unexpected_error(_exc: Exception):  # HTTPExceptions go to the more specific handler above
+    log.exception("unhandled error")
+    return error(500, "internal_error", "Internal error; the delivery was not recorded")
 
-    @app.get("/hooks/healthz")
-    def healthz():
-        return {"status": "ok"}
 
-    def authorized() -> bool:
-        supplied = request.headers.get("Authorization", "")
-        expected = f"Bearer {status_token}"
-        return bool(status_token) and hmac.compare_digest(supplied.encode(), expected.encode())
+def status_token_required(view):
+    """The status and rollback endpoints: ``Authorization: Bearer $HOOK_STATUS_TOKEN``, compared in
+    constant time; closed when no token is configured."""
 
-    def unauthorized():
-        return error(
-            401, "unauthorized", "A valid status token is required", {"WWW-Authenticate": 'Bearer realm="hooks"'}
-        )
-
-    @app.get("/hooks/status")
-    def status():
-        if not authorized():
-            return unauthorized()
-        return ledger.status()
-
-    @app.get("/hooks/deploys/<int:deploy_id>")
-    def deploy(deploy_id: int):
-        if not authorized():
-            return unauthorized()
-        found = ledger.deploy(deploy_id)
-        return found if found else error(404, "not_found", f"No deploy {deploy_id}")
-
-    @app.post("/hooks/<hook_id>")
-    def receive(hook_id: str):
-        hook = hooks.get(hook_id)
-        if hook is None:
-            return error(404, "not_found", f"No hook {hook_id!r}")
-        delivery = request.headers.get("X-GitHub-Delivery", "")
-        event = request.headers.get("X-GitHub-Event", "")
-        body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
-
-        def decide(status: int, outcome: str, reason: str, **extra):
-            log.info("hook=%s delivery=%s event=%s -> %s: %s", hook.id, delivery or "-", event or "-", outcome, reason)
-            return answer(status, status=outcome, reason=reason, **extra)
-
-        if request.mimetype != "application/json":
-            log.info("hook=%s delivery=%s refused: content type %r", hook.id, delivery or "-", request.mimetype)
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        token = settings().status_token
+        supplied = request.headers.get("Authorization", "").encode("latin-1", "replace")
+        if not (token and hmac.compare_digest(supplied, f"Bearer {token}".encode())):
             return error(
-                415,
-                "unsupported_media_type",
-                "Send the payload as application/json (GitHub: Content type application/json)",
+                401, "unauthorized", "A valid status token is required", {"WWW-Authenticate": 'Bearer realm="hooks"'}
             )
-        problem = signature_problem(request.headers.get("X-Hub-Signature-256"), body, hook.secrets)
-        if problem:
-            log.warning("hook=%s delivery=%s refused: %s", hook.id, delivery or "-", problem)
-            return error(401, "invalid_signature", problem)
-        if not DELIVERY.match(delivery) or not event:
-            return error(400, "bad_request", "X-GitHub-Delivery and X-GitHub-Event are required")
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return error(400, "invalid_json", "The payload is not valid JSON")
-        if not isinstance(payload, dict):
-            return error(400, "invalid_json", "The payload is not a JSON object")
+        return view(*args, **kwargs)
 
-        seen = ledger.seen_delivery(delivery)
-        if seen is not None:
-            return decide(
-                200,
-                "duplicate",
-                f"delivery {delivery} was handled already: {seen['reason']}",
-                deploy_id=seen["deploy_id"],
-            )
-        if event == "ping":
-            ledger.record_delivery(delivery, hook.id, event, Decision("pong", "ping"))
-            return decide(200, "pong", "ping", zen=payload.get("zen"))
+    return wrapper
 
-        ignored = ignore_reason(hook, event, payload)
-        if ignored:
-            ledger.record_delivery(delivery, hook.id, event, Decision("ignored", ignored))
-            return decide(202, "ignored", ignored)
 
-        sha = payload["after"]
-        decision = ledger.enqueue(hook.id, sha, payload["ref"], delivery_id=delivery)
-        status_code = 200 if decision.outcome == "duplicate" else 202
-        return decide(status_code, decision.outcome, decision.reason, deploy_id=decision.deploy_id, sha=sha)
+@bp.get("/healthz")
+def healthz():
+    return {"status": "ok"}
 
-    return app
+
+@bp.get("/status")
+@status_token_required
+def status():
+    return ledger().status()
+
+
+@bp.get("/deploys/<int:deploy_id>")
+@status_token_required
+def deploy(deploy_id: int):
+    found = ledger().deploy(deploy_id)
+    return found if found else error(404, "not_found", f"No deploy {deploy_id}")
+
+
+@bp.post("/rollback")
+@status_token_required
+def rollback():
+    """Deploy an earlier commit by the same path as a push (`make rollback SHA=…` does the same)."""
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    sha, hook_id = body.get("sha"), body.get("hook", "github")
+    if not (isinstance(sha, str) and COMMIT_ID.fullmatch(sha)):
+        return error(400, "bad_request", 'Send {"sha": "<the full 40-hex commit id>"}')
+    hook = settings().hooks.get(hook_id) if isinstance(hook_id, str) else None
+    if hook is None:
+        return error(404, "not_found", f"No hook {hook_id!r}")
+    decision = ledger().enqueue(hook.id, sha, hook.ref, kind="rollback")
+    log.info("rollback to %s requested through the status API -> %s: %s", sha, decision.outcome, decision.reason)
+    return answer(
+        DECISION_STATUS[decision.outcome],
+        status=decision.outcome,
+        reason=decision.reason,
+        deploy_id=decision.deploy_id,
+        sha=sha,
+    )
+
+
+@bp.post("/<hook_id>")
+def receive(hook_id: str):
+    hook = settings().hooks.get(hook_id)
+    if hook is None:
+        return error(404, "not_found", f"No hook {hook_id!r}")
+    delivery = request.headers.get("X-GitHub-Delivery", "")
+    event = request.headers.get("X-GitHub-Event", "")
+    body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+
+    problem = signature_problem(request.headers.get("X-Hub-Signature-256"), body, hook.secrets)
+    if problem:
+        log.warning("hook=%s delivery=%r refused: %s", hook.id, delivery[:64] or "-", problem)
+        return error(401, "invalid_signature", problem)
+    # Signed by GitHub (or whoever holds the secret): now the rest may be looked at.
+    if request.mimetype != "application/json":
+        log.info("hook=%s delivery=%s refused: content type %r", hook.id, delivery or "-", request.mimetype)
+        return error(
+            415,
+            "unsupported_media_type",
+            "Send the payload as application/json (GitHub: Content type application/json)",
+        )
+    if not DELIVERY.fullmatch(delivery) or not event:
+        return error(400, "bad_request", "X-GitHub-Delivery and X-GitHub-Event are required")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return error(400, "invalid_json", "The payload is not valid JSON")
+    if not isinstance(payload, dict):
+        return error(400, "invalid_json", "The payload is not a JSON object")
+    return decide(hook, delivery, event, payload)
+
+
+def decide(hook: Hook, delivery: str, event: str, payload: dict):
+    """What a correctly signed delivery leads to."""
+
+    def decided(http_status: int, outcome: str, reason: str, **extra):
+        log.info("hook=%s delivery=%s event=%s -> %s: %s", hook.id, delivery, event, outcome, reason)
+        return answer(http_status, status=outcome, reason=reason, **extra)
+
+    seen = ledger().seen_delivery(delivery)
+    if seen is not None:
+        reason = f"delivery {delivery} was handled already: {seen['reason']}"
+        return decided(200, "duplicate", reason, deploy_id=seen["deploy_id"])
+    if event == "ping":
+        ledger().record_delivery(delivery, hook.id, event, Decision("pong", "ping"))
+        return decided(200, "pong", "ping", zen=payload.get("zen"))
+    ignored = ignore_reason(hook, event, payload)
+    if ignored:
+        ledger().record_delivery(delivery, hook.id, event, Decision("ignored", ignored))
+        return decided(202, "ignored", ignored)
+    sha = payload["after"]
+    decision = ledger().enqueue(
+        hook.id, sha, payload["ref"], delivery_id=delivery, forced=payload.get("forced") is True
+    )
+    return decided(
+        DECISION_STATUS[decision.outcome], decision.outcome, decision.reason, deploy_id=decision.deploy_id, sha=sha
+    )
 
 
 def ignore_reason(hook: Hook, event: str, payload: dict) -> str | None:
@@ -161,6 +211,6 @@ def ignore_reason(hook: Hook, event: str, payload: dict) -> str | None:
         return f"ref {ref!r} is not the deploy branch {hook.ref!r}"
     if payload.get("deleted") or payload.get("after") == ZERO_SHA:
         return f"branch {hook.branch!r} was deleted"
-    if not isinstance(payload.get("after"), str) or not COMMIT_ID.match(payload["after"]):
+    if not isinstance(payload.get("after"), str) or not COMMIT_ID.fullmatch(payload["after"]):
         return "the push has no commit id in 'after'"
     return None

@@ -1,46 +1,23 @@
-"""Running one step of a deploy: a command with a timeout, its output streamed into the ledger."""
+"""Running a command in a deploy step: a timeout, and its output streamed into the step's log."""
 
 from __future__ import annotations
 
 import subprocess
 import threading
-import time
 from collections.abc import Sequence
-
-from .deploys import Ledger
-
-FLUSH_EVERY = 2.0  # seconds between writes of a running step's output
+from typing import Protocol
 
 
 class StepFailed(RuntimeError):
     """A step did not succeed; the message is the deploy's reason."""
 
 
-class StepLog:
-    """The output of one step, as it happens."""
-
-    def __init__(self, ledger: Ledger, deploy_id: int, position: int):
-        self.ledger = ledger
-        self.deploy_id = deploy_id
-        self.position = position
-        self.lines: list[str] = []
-        self.flushed_at = time.monotonic()
-
-    def write(self, text: str) -> None:
-        self.lines.append(text if text.endswith("\n") else text + "\n")
-        if time.monotonic() - self.flushed_at > FLUSH_EVERY:
-            self.flush()
-
-    def flush(self) -> None:
-        self.ledger.update_step_output(self.deploy_id, self.position, self.text())
-        self.flushed_at = time.monotonic()
-
-    def text(self) -> str:
-        return "".join(self.lines)
+class Log(Protocol):
+    def write(self, text: str) -> None: ...
 
 
 def run_command(
-    log: StepLog,
+    log: Log,
     argv: Sequence[str],
     timeout: float,
     cwd: str | None = None,

@@ -1,5 +1,5 @@
 """Which hooks exist: from HOOKS_FILE (several hooks, JSON) or, for the usual single GitHub hook,
-from the environment. Invalid configuration stops the start with a message that names the problem.
+from HOOK_* variables. Invalid configuration stops the start with a message that names the problem.
 
 A hooks file, in the spirit of adnanh/webhook's (id, command, trigger rules)::
 
@@ -18,13 +18,12 @@ compose deploy) or an argv list run in the checked-out commit with DEPLOY_SHA an
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-RESERVED_IDS = {"status", "deploys", "healthz"}
+RESERVED_IDS = {"status", "deploys", "healthz", "rollback"}
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 REPOSITORY_PATTERN = re.compile(r"^[\w.-]+/[\w.-]+$")
 HOOK_KEYS = {"id", "secrets", "trigger", "command"}
@@ -117,10 +116,9 @@ def parse_hook(raw: object, environ: Mapping[str, str], position: int, with_secr
     return Hook(hook_id, secrets, branch, repository, command)
 
 
-def load_hooks(environ: Mapping[str, str] | None = None, with_secrets: bool = True) -> dict[str, Hook]:
-    """The hooks by id. The deployer passes ``with_secrets=False``: it never verifies signatures,
-    so it is not given the secrets."""
-    environ = os.environ if environ is None else environ
+def load_hooks(environ: Mapping[str, str], with_secrets: bool = True) -> dict[str, Hook]:
+    """The hooks by id (``HookSettings.from_environ`` calls this once). The deployer passes
+    ``with_secrets=False``: it never verifies signatures, so it is not given the secrets."""
     path = environ.get("HOOKS_FILE")
     if not path:
         secrets: dict = {"env": ["HOOK_SECRET", "HOOK_SECRET_PREVIOUS"]}

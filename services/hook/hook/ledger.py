@@ -7,7 +7,12 @@ deploy that is being superseded.
 
 Queue rules: one deploy runs at a time; at most one waits. A newer commit supersedes the waiting
 one (recorded as skipped, with the reason). A commit that is live, running or waiting already is
-not deployed again. A delivery id seen before changes nothing.
+not deployed again. A delivery id seen before changes nothing. A push only moves forward: a commit
+the deployer has recorded as an ancestor of the live one is refused (``live_ancestry``; the
+deployer checks every other commit itself once it has fetched it). Going back is a rollback.
+
+Each step of a deploy is written by one object: ``with ledger.step(deploy_id, "build") as log:``
+records its start, streams what ``log`` is given, and records how it ended.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")  # a full SHA-1, the only form a deploy takes
+COMMIT_ID = re.compile(r"[0-9a-f]{40}")  # a full SHA-1, the only form a deploy takes (use fullmatch)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -39,7 +44,7 @@ CREATE TABLE IF NOT EXISTS deploys (
     ref TEXT NOT NULL,
     kind TEXT NOT NULL,               -- push | rollback
     delivery_id TEXT,
-    status TEXT NOT NULL,             -- queued | running | succeeded | failed | skipped
+    status TEXT NOT NULL,             -- queued | running | succeeded | failed | rolled_back | refused | skipped
     reason TEXT NOT NULL DEFAULT '',
     queued_at REAL NOT NULL,
     started_at REAL,
@@ -60,28 +65,54 @@ CREATE TABLE IF NOT EXISTS state (
     value TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+-- The live commit's ancestors (the most recent ones), written by the deployer, which has the
+-- repository, for the receiver, which has not: a push of one of them is a replay, or late.
+CREATE TABLE IF NOT EXISTS live_ancestry (
+    sha TEXT PRIMARY KEY
+);
 """
 
 OUTPUT_LIMIT = 64 * 1024  # per step: the tail of what it printed
+FLUSH_EVERY = 2.0  # seconds between writes of a running step's output
+FINISHED = ("succeeded", "failed", "rolled_back", "refused", "skipped")
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What became of a push: ``accepted`` (queued), ``skipped`` (nothing to do), with why."""
+    """What became of a push: ``accepted`` (queued), ``skipped`` (nothing to do), ``refused`` (it
+    would go backwards), ``duplicate`` (a delivery seen before), with why."""
 
     outcome: str
     reason: str
     deploy_id: int | None = None
 
 
+class StepLog:
+    """The output of one running step, written to the ledger as it comes (every few seconds)."""
+
+    def __init__(self, ledger: Ledger, deploy_id: int, position: int):
+        self.ledger = ledger
+        self.deploy_id = deploy_id
+        self.position = position
+        self.lines: list[str] = []
+        self.flushed_at = time.monotonic()
+
+    def write(self, text: str) -> None:
+        self.lines.append(text if text.endswith("\n") else text + "\n")
+        if time.monotonic() - self.flushed_at > FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        self.ledger._update_step(self.deploy_id, self.position, None, self.text())
+        self.flushed_at = time.monotonic()
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
 class Ledger:
     def __init__(self, path: str):
         self.path = path
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> Ledger:
-        # On the hookdata volume, which the receiver and the deployer share.
-        return cls(environ.get("HOOK_DB", "/var/lib/hook/hook.sqlite"))
 
     def connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -136,8 +167,17 @@ class Ledger:
             (delivery_id, hook_id, event, time.time(), decision.outcome, decision.reason, decision.deploy_id),
         )
 
-    def enqueue(self, hook_id: str, sha: str, ref: str, kind: str = "push", delivery_id: str | None = None) -> Decision:
-        """Queue a deploy of ``sha`` unless it is live, running or waiting; a waiting older one is superseded."""
+    def enqueue(
+        self,
+        hook_id: str,
+        sha: str,
+        ref: str,
+        kind: str = "push",
+        delivery_id: str | None = None,
+        forced: bool = False,
+    ) -> Decision:
+        """Queue a deploy of ``sha`` unless it is live, running or waiting, or (a push that is not a
+        force-push) an ancestor of the live commit; a waiting older one is superseded."""
         with self.transaction() as connection:
             if delivery_id is not None:
                 seen = connection.execute(
@@ -147,10 +187,26 @@ class Ledger:
                     return Decision(
                         "duplicate", f"delivery {delivery_id} was handled already: {seen['reason']}", seen["deploy_id"]
                     )
-            decision = self._decide(connection, hook_id, sha, ref, kind, delivery_id)
+            decision = self._refusal(connection, sha, kind, forced) or self._decide(
+                connection, hook_id, sha, ref, kind, delivery_id
+            )
             if delivery_id is not None:
                 self._record_delivery(connection, delivery_id, hook_id, "push", decision)
             return decision
+
+    def _refusal(self, connection, sha: str, kind: str, forced: bool) -> Decision | None:
+        if kind != "push" or forced:
+            return None  # a rollback goes back on purpose; a force-push may move the branch back
+        live = self._get_state(connection, "live_sha")
+        if live is None or live == sha:
+            return None
+        if connection.execute("SELECT 1 FROM live_ancestry WHERE sha = ?", (sha,)).fetchone() is None:
+            return None  # not known as older: the deployer checks it once it has fetched it
+        return Decision(
+            "refused",
+            f"{sha[:12]} is older than the live commit {live[:12]} (one of its ancestors): a push only "
+            f"moves forward; to go back, roll back (make rollback SHA={sha[:12]})",
+        )
 
     def _decide(self, connection, hook_id, sha, ref, kind, delivery_id) -> Decision:
         active = connection.execute(
@@ -221,7 +277,10 @@ class Ledger:
                 )
             return ids
 
-    def start_step(self, deploy_id: int, name: str) -> int:
+    @contextmanager
+    def step(self, deploy_id: int, name: str) -> Iterator[StepLog]:
+        """One step of a deploy: started now, its output as it comes, ended by how the block ends (an
+        exception marks it failed, with what it said, and goes on up)."""
         with self.transaction() as connection:
             position = connection.execute(
                 "SELECT COALESCE(MAX(position), 0) + 1 FROM steps WHERE deploy_id = ?", (deploy_id,)
@@ -230,30 +289,41 @@ class Ledger:
                 "INSERT INTO steps (deploy_id, position, name, status, started_at) VALUES (?, ?, ?, 'running', ?)",
                 (deploy_id, position, name, time.time()),
             )
-            return position
+        log = StepLog(self, deploy_id, position)
+        try:
+            yield log
+        except BaseException as error:
+            log.write(f"FAILED: {error}")
+            self._update_step(deploy_id, position, "failed", log.text())
+            raise
+        self._update_step(deploy_id, position, "succeeded", log.text())
 
-    def update_step_output(self, deploy_id: int, position: int, output: str) -> None:
+    def _update_step(self, deploy_id: int, position: int, status: str | None, output: str) -> None:
+        """The step's output so far; with ``status``, its end."""
         with self.transaction() as connection:
-            connection.execute(
-                "UPDATE steps SET output = ? WHERE deploy_id = ? AND position = ?",
-                (output[-OUTPUT_LIMIT:], deploy_id, position),
-            )
+            if status is None:
+                connection.execute(
+                    "UPDATE steps SET output = ? WHERE deploy_id = ? AND position = ?",
+                    (output[-OUTPUT_LIMIT:], deploy_id, position),
+                )
+            else:
+                connection.execute(
+                    "UPDATE steps SET status = ?, finished_at = ?, output = ? WHERE deploy_id = ? AND position = ?",
+                    (status, time.time(), output[-OUTPUT_LIMIT:], deploy_id, position),
+                )
 
-    def finish_step(self, deploy_id: int, position: int, ok: bool, output: str) -> None:
-        with self.transaction() as connection:
-            connection.execute(
-                "UPDATE steps SET status = ?, finished_at = ?, output = ? WHERE deploy_id = ? AND position = ?",
-                ("succeeded" if ok else "failed", time.time(), output[-OUTPUT_LIMIT:], deploy_id, position),
-            )
-
-    def finish(self, deploy_id: int, ok: bool, reason: str, live_sha: str | None = None) -> None:
+    def finish(self, deploy_id: int, status: str, reason: str) -> None:
+        """How the deploy ended (one of FINISHED); a deploy that succeeded made its commit live."""
+        if status not in FINISHED:
+            raise ValueError(f"not a finished status: {status!r}")
         with self.transaction() as connection:
             connection.execute(
                 "UPDATE deploys SET status = ?, reason = ?, finished_at = ? WHERE id = ?",
-                ("succeeded" if ok else "failed", reason, time.time(), deploy_id),
+                (status, reason, time.time(), deploy_id),
             )
-            if live_sha:
-                self._set_state(connection, "live_sha", live_sha)
+            if status == "succeeded":
+                (sha,) = connection.execute("SELECT sha FROM deploys WHERE id = ?", (deploy_id,)).fetchone()
+                self._set_state(connection, "live_sha", sha)
                 self._set_state(connection, "live_deploy_id", str(deploy_id))
 
     def live_sha(self) -> str | None:
@@ -263,6 +333,12 @@ class Ledger:
     def set_live(self, sha: str) -> None:
         with self.transaction() as connection:
             self._set_state(connection, "live_sha", sha)
+
+    def set_live_ancestry(self, shas: Iterable[str]) -> None:
+        """The live commit's ancestors, as the deployer's repository knows them (replacing the last)."""
+        with self.transaction() as connection:
+            connection.execute("DELETE FROM live_ancestry")
+            connection.executemany("INSERT OR IGNORE INTO live_ancestry VALUES (?)", ((sha,) for sha in shas))
 
     @staticmethod
     def _get_state(connection, key: str) -> str | None:

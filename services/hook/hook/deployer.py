@@ -1,0 +1,353 @@
+"""The deployer: the only part with Docker access. It never reads internet input, only the ledger
+rows the receiver wrote (and re-checks the commit id's form before handing it to git).
+
+One deploy at a time, in three phases. The invariant: whatever fails, at least one healthy web
+version serves, and nginx points at it.
+
+  PREPARE  fetch     the exact commit; a push must descend from the live commit (or be the branch's
+                     tip): going back is a rollback, never a push
+           checkout  that commit (git-ignored files such as .env.d/.env.production stay)
+           build     the web image, tagged with the commit
+           migrate   `flask deploy` in a one-off container of the new image
+           start     as many new web containers as serve now, beside them
+           health    until Docker reports every new one healthy
+    A failure here is undone: the new containers go; nginx never left the old ones.
+
+  SWITCH   switch    nginx sends new requests to the new containers (graceful reload)
+           verify    for DEPLOY_VERIFY_SECONDS the new ones must stay healthy and give fewer than
+                     DEPLOY_VERIFY_MAX_5XX 5xx answers (nginx's log); the old ones keep running
+    A failure here switches back: nginx to the old containers (still running), then the new go.
+
+  SETTLE   drain     nginx's old workers finish; the old containers stop gracefully   <- the point
+           record    the commit is live: WEB_TAG in .env, its ancestry for the receiver  of no return
+           prune     web images of older deploys go (the last DEPLOY_KEEP_IMAGES live ones stay)
+    A failure here is reported with the deploy; nothing that serves is removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .hooks import Hook
+from .ledger import COMMIT_ID, Ledger, StepLog
+from .logs import configure_logging
+from .repository import Repository
+from .settings import DeploySettings, HookSettings
+from .stack import ComposeStack, Web
+from .steps import StepFailed, run_command
+
+PREPARE = ("fetch", "checkout", "build", "migrate", "start", "health")
+SWITCH = ("switch", "verify")
+SETTLE = ("drain", "record", "prune")
+# A hook with a command of its own instead of the built-in deploy.
+COMMAND = ("fetch", "checkout", "command")
+
+log = logging.getLogger("hook.deployer")
+
+
+class DeployRefused(StepFailed):
+    """The commit may not be deployed by a push (it would go backwards)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    status: str  # one of ledger.FINISHED
+    reason: str
+
+
+class Deployment:
+    def __init__(
+        self,
+        ledger: Ledger,
+        deploy,
+        hook: Hook,
+        repository: Repository,
+        stack: ComposeStack,
+        settings: DeploySettings,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.ledger = ledger
+        self.deploy = deploy
+        self.hook = hook
+        self.repository = repository
+        self.stack = stack
+        self.settings = settings
+        self.clock = clock
+        self.sleep = sleep
+        self.sha = deploy["sha"]
+        self.live_before = ledger.live_sha()
+        self.old: list[Web] = []
+        self.new: list[Web] = []
+        self.switched_at: float | None = None  # wall-clock time nginx was asked to switch
+        self.switched = False  # nginx took the new containers: a failure now is a rollback
+        self.notes: list[str] = []
+
+    # --- running the phases -------------------------------------------------------------------
+
+    def run(self) -> Result:
+        started = self.clock()
+        if not COMMIT_ID.fullmatch(self.sha):
+            return Result("failed", f"refusing a malformed commit id {self.sha!r}")
+        custom_command = self.hook.command != "deploy"
+        try:
+            for name in COMMAND if custom_command else PREPARE:
+                self.step(name)
+        except DeployRefused as refusal:
+            return Result("refused", f"{refusal}; {self.repository.restore(self.live_before)}")
+        except StepFailed as failure:
+            return Result("failed", "; ".join([str(failure), *self.undo_prepare()]))
+        if custom_command:
+            return Result("succeeded", f"live after {self.clock() - started:.1f}s")
+        try:
+            for name in SWITCH:
+                self.step(name)
+        except StepFailed as failure:
+            return self.switch_back(failure)
+        warnings = []
+        for name in SETTLE:
+            try:
+                self.step(name)
+            except StepFailed as failure:
+                warnings.append(str(failure))  # the new version serves: report, undo nothing
+        return Result("succeeded", "; ".join([f"live after {self.clock() - started:.1f}s", *self.notes, *warnings]))
+
+    def step(self, name: str) -> None:
+        """Run the step ``name`` in the ledger; any failure becomes a StepFailed naming the step."""
+        try:
+            with self.ledger.step(self.deploy["id"], name) as step_log:
+                getattr(self, name)(step_log)
+        except DeployRefused:
+            raise
+        except StepFailed as failure:
+            raise type(failure)(f"{name}: {failure}") from failure
+        except Exception as error:
+            raise StepFailed(f"{name}: {type(error).__name__}: {error}") from error
+
+    def undo_prepare(self) -> list[str]:
+        """Before the switch nginx never left the old containers: the new ones can simply go."""
+        with self.ledger.step(self.deploy["id"], "undo") as step_log:
+            for web in self.new:
+                self.stack.remove(web)
+                step_log.write(f"removed {web.name}")
+            restored = self.repository.restore(self.live_before)
+            step_log.write(restored)
+        return [f"removed {', '.join(w.name for w in self.new)}" if self.new else "nothing was started", restored]
+
+    def switch_back(self, failure: StepFailed) -> Result:
+        """After the switch: nginx back to the old containers (still running), and only then the new
+        ones go. If nginx cannot be pointed back, both versions are left running."""
+        if not self.old:
+            return Result("failed", f"{failure}; nothing served before, so the new version stays")
+        try:
+            with self.ledger.step(self.deploy["id"], "switch back") as step_log:
+                self.stack.point_nginx_at(step_log, [web.upstream for web in self.old])
+                self.wait_for_nginx_to_drain(step_log)
+                for web in self.new:
+                    self.stack.remove(web)
+                    step_log.write(f"removed {web.name}")
+                self.stack.point_nginx_at(step_log, ["web:8000"])  # the service name: the old ones again
+                step_log.write(self.repository.restore(self.live_before))
+        except Exception as error:  # noqa: BLE001 - reported; nothing more is removed
+            return Result("failed", f"{failure}; could not switch back ({error}): both versions left running")
+        back = f"switched back to {', '.join(w.name for w in self.old)}"
+        return Result("rolled_back" if self.switched else "failed", f"{failure}; {back}")
+
+    def wait_for_nginx_to_drain(self, step_log: StepLog) -> bool:
+        """Until nginx's old workers have finished their requests; False when it took too long."""
+        deadline = self.clock() + self.settings.drain_timeout
+        while (draining := self.stack.nginx_draining()) > 0:
+            if self.clock() >= deadline:
+                step_log.write(f"drain timed out after {self.settings.drain_timeout:.0f}s: {draining} still busy")
+                return False
+            self.sleep(0.5)
+        step_log.write("nginx's old workers have finished their requests")
+        return True
+
+    def compose_env(self) -> dict:
+        # The env files carry the project's settings; only the image tag and revision are ours.
+        home = "/tmp"  # noqa: S108 - a private tmpfs in the deployer's read-only container
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": home,
+            "WEB_TAG": self.sha,
+            "APP_REVISION": self.sha,
+        }
+
+    # --- PREPARE --------------------------------------------------------------------------------
+
+    def fetch(self, step_log: StepLog) -> None:
+        tip = self.repository.fetch(step_log)
+        if not self.repository.has_commit(self.sha):
+            raise StepFailed(f"commit {self.sha[:12]} is not in {self.repository.remote}")
+        if not self.repository.is_ancestor(self.sha, self.repository.remote_ref):
+            raise StepFailed(f"commit {self.sha[:12]} is not on branch {self.hook.branch}")
+        live = self.live_before
+        if (
+            self.deploy["kind"] == "push"
+            and live
+            and self.sha != tip
+            and not self.repository.is_ancestor(live, self.sha)
+        ):
+            raise DeployRefused(
+                f"{self.sha[:12]} does not descend from the live commit {live[:12]} and is not the tip of "
+                f"{self.hook.branch}: a push only moves forward (to go back: make rollback SHA={self.sha[:12]})"
+            )
+        step_log.write(f"{self.sha[:12]} is on {self.hook.branch} (tip {tip[:12]})")
+
+    def checkout(self, step_log: StepLog) -> None:
+        self.repository.checkout(step_log, self.sha)
+
+    def command(self, step_log: StepLog) -> None:
+        env = {**self.compose_env(), "DEPLOY_SHA": self.sha, "DEPLOY_REF": self.deploy["ref"]}
+        run_command(step_log, list(self.hook.command), self.settings.build_timeout, cwd=self.stack.root, env=env)
+
+    def build(self, step_log: StepLog) -> None:
+        self.stack.compose(step_log, ["build", "web"], self.settings.build_timeout, self.compose_env())
+
+    def migrate(self, step_log: StepLog) -> None:
+        args = ["run", "--rm", "--no-deps", "-T", "migrate"]
+        self.stack.compose(step_log, args, self.settings.migrate_timeout, self.compose_env())
+
+    def start(self, step_log: StepLog) -> None:
+        self.old = self.stack.web_containers()
+        step_log.write(f"serving now: {', '.join(w.name for w in self.old) or 'nothing'}")
+        # As many as serve now: a stack scaled to N stays at N.
+        self.new = self.stack.start_web(
+            step_log, max(1, len(self.old)), self.compose_env(), self.settings.start_timeout
+        )
+        step_log.write(f"started {', '.join(w.name for w in self.new)}")
+
+    def health(self, step_log: StepLog) -> None:
+        deadline = self.clock() + self.settings.health_timeout
+        waiting = list(self.new)
+        seen: dict[str, tuple[str, str]] = {}
+        while waiting:
+            for web in list(waiting):
+                state = self.stack.state(web)
+                if seen.get(web.name) != state:
+                    step_log.write(f"{web.name}: {state[0]}, health {state[1]}")
+                    seen[web.name] = state
+                if state[1] == "healthy":
+                    waiting.remove(web)
+                elif state[0] in {"exited", "dead"} or state[1] == "unhealthy":
+                    step_log.write(f"last lines of {web.name}'s log:\n{self.stack.log_tail(web)}")
+                    raise StepFailed(f"{web.name} is {state[0]}, health {state[1]}")
+            if waiting and self.clock() >= deadline:
+                web = waiting[0]
+                step_log.write(f"last lines of {web.name}'s log:\n{self.stack.log_tail(web)}")
+                state = seen.get(web.name, ("?", "?"))
+                raise StepFailed(
+                    f"{web.name} was not healthy within {self.settings.health_timeout:.0f}s "
+                    f"(last state: {state[0]}, health {state[1]})"
+                )
+            if waiting:
+                self.sleep(self.settings.poll_interval)
+
+    # --- SWITCH ---------------------------------------------------------------------------------
+
+    def switch(self, step_log: StepLog) -> None:
+        self.switched_at = time.time()
+        self.stack.point_nginx_at(step_log, [web.upstream for web in self.new])
+        self.switched = True
+
+    def verify(self, step_log: StepLog) -> None:
+        window = self.settings.verify_seconds
+        step_log.write(f"watching {', '.join(w.name for w in self.new)} for {window:.0f}s")
+        addresses = tuple(address for web in self.new for address in web.addresses)
+        deadline = self.clock() + window
+        errors = 0
+        while True:
+            for web in self.new:
+                status, health = self.stack.state(web)
+                if status != "running" or health == "unhealthy":
+                    step_log.write(f"last lines of {web.name}'s log:\n{self.stack.log_tail(web)}")
+                    raise StepFailed(f"{web.name} became {status}, health {health}, after the switch")
+            errors = self.stack.edge_errors_since(self.switched_at or time.time(), addresses)
+            if errors > self.settings.verify_max_5xx:
+                raise StepFailed(f"the new version gave {errors} 5xx answers after the switch")
+            if self.clock() >= deadline:
+                break
+            self.sleep(self.settings.poll_interval)
+        step_log.write(f"healthy for {window:.0f}s, {errors} 5xx answer(s)")
+
+    # --- SETTLE ---------------------------------------------------------------------------------
+
+    def drain(self, step_log: StepLog) -> None:
+        if not self.wait_for_nginx_to_drain(step_log):
+            self.notes.append("drain timed out: nginx still had requests on the old version when it stopped")
+        for web in self.old:
+            step_log.write(f"stopping {web.name} (up to {self.settings.stop_timeout}s to finish its requests)")
+            self.stack.stop(web, self.settings.stop_timeout)
+        # Back to the service name, which now resolves to the new containers only.
+        self.stack.point_nginx_at(step_log, ["web:8000"])
+
+    def record(self, step_log: StepLog) -> None:
+        env_file = Path(self.stack.root) / ".env"
+        lines = env_file.read_text().splitlines() if env_file.exists() else []
+        kept = [line for line in lines if not line.startswith(("WEB_TAG=", "APP_REVISION=", "# deployed by the hook"))]
+        kept += ["# deployed by the hook: the live web image", f"WEB_TAG={self.sha}", f"APP_REVISION={self.sha}"]
+        env_file.write_text("\n".join(kept) + "\n")
+        step_log.write(f"{self.sha} is live; WEB_TAG recorded in {env_file}")
+        self.ledger.set_live_ancestry(self.repository.ancestors(self.sha))
+
+    def prune(self, step_log: StepLog) -> None:
+        repository = self.stack.image_repository(self.new[0], self.sha) if self.new else None
+        if repository is None:
+            step_log.write(f"the new image has no tag {self.sha}; nothing pruned")
+            return
+        for sha in self.ledger.images_to_prune(self.sha, self.settings.keep_images):
+            step_log.write(self.stack.remove_image(f"{repository}:{sha}"))
+
+
+def deploy_one(ledger: Ledger, deploy, settings: HookSettings, stack: ComposeStack) -> Result:
+    started = time.monotonic()
+    hook = settings.hooks.get(deploy["hook_id"])
+    log.info("deploy %s: %s of %s (%s)", deploy["id"], deploy["kind"], deploy["sha"], deploy["hook_id"])
+    if hook is None:
+        result = Result("failed", f"hook {deploy['hook_id']!r} is no longer configured")
+    else:
+        repository = Repository(stack.root, hook.branch, settings.deploy)
+        result = Deployment(ledger, deploy, hook, repository, stack, settings.deploy).run()
+    ledger.finish(deploy["id"], result.status, result.reason)
+    log.info("deploy %s %s after %.1fs: %s", deploy["id"], result.status, time.monotonic() - started, result.reason)
+    return result
+
+
+def learn_live_commit(ledger: Ledger, settings: HookSettings, stack: ComposeStack) -> None:
+    """Until a deploy records one, the live commit is the one the running web containers say."""
+    if ledger.live_sha() is not None:
+        return
+    found = stack.revision_of_running_web()
+    if found and COMMIT_ID.fullmatch(found):
+        ledger.set_live(found)
+        ledger.set_live_ancestry(Repository(stack.root, "", settings.deploy).ancestors(found))
+        log.info("live commit, from the running web containers: %s", found)
+
+
+def work(settings: HookSettings) -> None:
+    configure_logging(settings.log_level)
+    ledger = Ledger(settings.ledger_path)
+    ledger.create()
+    stack = ComposeStack.of_this_container()
+    if settings.deploy.root != stack.root:
+        raise SystemExit(
+            f"deployer: the repository must be mounted at its own path: DEPLOY_ROOT is "
+            f"{settings.deploy.root!r} but the project lives at {stack.root!r} (run `make prod`)"
+        )
+    for deploy_id in ledger.interrupt_running("interrupted: the deployer stopped during this deploy"):
+        log.warning("deploy %s was left running by a previous deployer; marked failed", deploy_id)
+    log.info("deployer ready: project %s at %s, hooks %s", stack.project.name, stack.root, ", ".join(settings.hooks))
+    while True:
+        settings.heartbeat_path.touch()
+        learn_live_commit(ledger, settings, stack)
+        deploy = ledger.claim_next()
+        if deploy is None:
+            time.sleep(settings.deploy.poll_interval)
+            continue
+        deploy_one(ledger, deploy, settings, stack)
