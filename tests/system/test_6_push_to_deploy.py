@@ -22,6 +22,7 @@ import requests
 from contract import Api
 from figures import record
 from hook.deployer import PREPARE, SETTLE, SWITCH
+from hook.ledger import FINISHED
 from hook.signatures import sign
 from paths import REPO_ROOT
 from polling import until
@@ -113,10 +114,7 @@ class Deploy:
 
     def wait_for_deploy(self, deploy_id: int, timeout: float = 300) -> dict:
         finished = until(
-            lambda: (
-                (d := self.hooks_get(f"/hooks/deploys/{deploy_id}"))["status"] in {"succeeded", "failed", "skipped"}
-                and d
-            ),
+            lambda: (d := self.hooks_get(f"/hooks/deploys/{deploy_id}"))["status"] in FINISHED and d,
             timeout=timeout,
             interval=1,
         )

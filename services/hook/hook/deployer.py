@@ -30,6 +30,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,7 +284,8 @@ class Deployment:
             self.notes.append("drain timed out: nginx still had requests on the old version when it stopped")
         for web in self.old:
             step_log.write(f"stopping {web.name} (up to {self.settings.stop_timeout}s to finish its requests)")
-            self.stack.stop(web, self.settings.stop_timeout)
+        with ThreadPoolExecutor(max_workers=max(1, len(self.old))) as stopping:  # side by side, not in turn
+            list(stopping.map(lambda web: self.stack.stop(web, self.settings.stop_timeout), self.old))
         # Back to the service name, which now resolves to the new containers only.
         self.stack.point_nginx_at(step_log, ["web:8000"])
 

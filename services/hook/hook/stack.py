@@ -119,7 +119,11 @@ class ComposeStack:
         return state["Status"], state.get("Health", {}).get("Status", "none")
 
     def log_tail(self, web: Web, lines: int = 30) -> str:
-        return self.client.containers.get(web.id).logs(tail=lines).decode(errors="replace")
+        """What Docker's last health checks said, then the last lines of the container's log."""
+        container = self.client.containers.get(web.id)
+        checks = container.attrs["State"].get("Health", {}).get("Log", [])[-3:]
+        said = [f"health check exit {c.get('ExitCode')}: {(c.get('Output') or '').strip()[-300:]}" for c in checks]
+        return "\n".join([*said, container.logs(tail=lines).decode(errors="replace")])
 
     def stop(self, web: Web, timeout: int) -> None:
         container = self.client.containers.get(web.id)
