@@ -383,3 +383,33 @@ def test_a_step_failure_is_a_step_failed_naming_the_step(ledger, stack):
     result, _ = deploy(ledger, stack)
     assert result.reason.startswith("build: Broken: compose build broke")
     assert issubclass(Broken, Exception) and not issubclass(Broken, StepFailed)
+
+
+def test_the_post_switch_check_counts_5xx_per_upstream_from_nginxs_log_format():
+    """ComposeStack reads nginx's access log (log_format edge) through a fake Docker client."""
+    from hook.stack import ComposeStack, Project
+
+    lines = [
+        '10.0.0.9 [02/Dec/2026:04:08:50 +0000] "GET /api/users/me HTTP/1.1" 500 58 0.004 "curl" rid=a up=10.0.0.7:8000',
+        '10.0.0.9 [02/Dec/2026:04:08:50 +0000] "GET /api/x HTTP/1.1" 502 120 0.001 "curl" rid=b up=10.0.0.8:8000',
+        '10.0.0.9 [02/Dec/2026:04:08:51 +0000] "GET /x HTTP/1.1" 504 9 5.0 "c" rid=c up=10.0.0.7:8000, 10.0.0.8:8000',
+        '10.0.0.9 [02/Dec/2026:04:08:51 +0000] "GET /api/x HTTP/1.1" 503 120 0.001 "curl" rid=d up=10.0.0.7:8000',
+        '10.0.0.9 [02/Dec/2026:04:08:51 +0000] "GET /api/x HTTP/1.1" 500 120 0.001 "curl" rid=e up=10.0.0.2:8000',
+        '10.0.0.9 [02/Dec/2026:04:08:52 +0000] "POST /api/auth/login HTTP/2.0" 429 80 0.000 "curl" rid=f up=',
+        '10.0.0.9 [02/Dec/2026:04:08:52 +0000] "GET /api/healthz HTTP/1.1" 404 80 0.000 "curl" rid=g up=10.0.0.7:8000',
+    ]
+
+    class Nginx:
+        def logs(self, since, stderr):
+            return "\n".join(lines).encode()
+
+    class Containers:
+        def list(self, **_filters):
+            return [Nginx()]
+
+    class Client:
+        containers = Containers()
+
+    stack = ComposeStack(Client(), Project("p", "/srv", ("docker-compose.prod.yml",), ()))
+    # 500 and 502 from the new ones, the 504 that went through both; not the 503, the old one's 500, the 4xx
+    assert stack.edge_errors_since(0, ("10.0.0.7", "10.0.0.8")) == 3
