@@ -1,9 +1,9 @@
 """gunicorn settings, all from the environment: ``gunicorn -c gunicorn.conf.py 'api:create_app()'``."""
 
-import multiprocessing
 import os
 
-from envfiles import load_environment
+from runtime.cpus import available_cpus, default_workers
+from runtime.environment import load_environment
 from serving.protocol_errors import use_json_errors
 
 # The same env files as the app, so GUNICORN_* can live in .env.d/ too.
@@ -18,9 +18,10 @@ def setting(name: str, default: str) -> str:
 development = mode == "development"
 
 bind = setting("GUNICORN_BIND", "0.0.0.0:8000")
-# cores + 1, capped: `make bench-sweep` (docs/benchmarks-workers.md) measured 3 gthread workers on 2
-# cores as fast as 5 (the 2 x cores + 1 rule), with a shorter tail and 25 MiB less memory.
-workers = int(setting("GUNICORN_WORKERS", str(min(multiprocessing.cpu_count() + 1, 8))))
+# CPUs + 1, capped at 8: `make bench-sweep` (docs/benchmarks-workers.md) measured 3 gthread workers on 2
+# cores as fast as 5 (the 2 x cores + 1 rule), with a shorter tail and 25 MiB less memory. The CPUs
+# are the container's quota, not the host's cores.
+workers = int(setting("GUNICORN_WORKERS", str(default_workers(available_cpus()))))
 # gthread keeps client connections open between requests, which nginx's upstream keepalive needs
 # (the sync worker closes every connection).
 worker_class = setting("GUNICORN_WORKER_CLASS", "gthread")

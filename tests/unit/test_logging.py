@@ -1,12 +1,20 @@
 """Request ids, log formats, and error e-mails through a real SMTP server."""
 
+import asyncio
 import json
 import logging
 import socket
 
+import threading
+import time
+
+import jwt
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
+from api.logs import OncePerSignature
+from contract import assert_error
+from polling import until
 from ports import free_port
 
 
@@ -86,7 +94,7 @@ def test_production_errors_are_mailed_to_admins(smtp_server, production_app):
 
     response = app.test_client().get("/api/test-explodes")
     assert response.status_code == 500
-    assert len(inbox.messages) == 1
+    assert until(lambda: len(inbox.messages) == 1, timeout=10)
     mail = inbox.messages[0]
     assert mail["Subject"] == "[flask-stack] Application Error"
     assert mail["To"] == "ops@example.org,cto@example.org"
@@ -94,6 +102,96 @@ def test_production_errors_are_mailed_to_admins(smtp_server, production_app):
     body = mail.get_payload()
     assert "ZeroDivisionError: mail me" in body
     assert "Traceback" in body
+
+
+def mailing_app(production_app, controller, **overrides):
+    return production_app(
+        MAIL_SERVER=controller.hostname, MAIL_PORT=controller.port, ADMINS="ops@example.org", **overrides
+    )
+
+
+def test_an_error_mail_is_sent_off_the_request_thread(production_app):
+    """The SMTP server holds every message until the request has been answered: a request that
+    waited for its mail would never be answered in time."""
+    answered = threading.Event()
+
+    class Holding(Inbox):
+        async def handle_DATA(self, server, session, envelope):
+            for _ in range(100):
+                if answered.is_set():
+                    break
+                await asyncio.sleep(0.1)
+            return await super().handle_DATA(server, session, envelope)
+
+    inbox = Holding()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        app = mailing_app(production_app, controller)
+
+        @app.get("/api/test-explodes")
+        def explodes():
+            raise ZeroDivisionError("slow mail")
+
+        statuses = []
+        request = threading.Thread(target=lambda: statuses.append(app.test_client().get("/api/test-explodes")))
+        request.start()
+        request.join(timeout=5)
+        assert statuses and statuses[0].status_code == 500, "the request waited for the mail"
+        answered.set()
+        assert until(lambda: len(inbox.messages) == 1, timeout=15)
+    finally:
+        controller.stop()
+
+
+def test_a_flood_of_one_error_is_one_mail_that_says_how_many_more(smtp_server, production_app):
+    controller, inbox = smtp_server
+    app = mailing_app(production_app, controller, MAIL_ERROR_INTERVAL=1)
+
+    @app.get("/api/test-explodes")
+    def explodes():
+        raise ZeroDivisionError("again and again")
+
+    client = app.test_client()
+    for _ in range(20):
+        assert client.get("/api/test-explodes").status_code == 500
+    assert until(lambda: len(inbox.messages) == 1, timeout=10)
+    time.sleep(1.2)  # the interval passes: the next one is mailed, with the count of those held back
+    client.get("/api/test-explodes")
+    assert until(lambda: len(inbox.messages) == 2, timeout=10)
+    assert "(19 more like this were not mailed since the last one.)" in inbox.messages[1].get_payload()
+
+
+def test_once_per_signature_on_a_fake_clock():
+    now = [0.0]
+    gate = OncePerSignature(300, clock=lambda: now[0])
+
+    def record(message):
+        return logging.LogRecord("api", logging.ERROR, __file__, 1, message, None, None)
+
+    assert gate.filter(record("database down")) and not gate.filter(record("database down"))
+    assert gate.filter(record("another error"))
+    now[0] = 301
+    again = record("database down")
+    assert gate.filter(again) and again.held_back == 1
+
+
+def test_a_crafted_token_header_is_a_401_not_a_500_and_no_mail(smtp_server, production_app):
+    """PyJWT quotes a token's `crit` header in its error; with a newline in it, the message once
+    reached WWW-Authenticate, which Werkzeug refused: a 500 and an e-mail per request."""
+    controller, inbox = smtp_server
+    app = mailing_app(production_app, controller)
+    key = "any key of thirty-two bytes or more"
+    token = jwt.encode({"sub": "1"}, key, algorithm="HS256", headers={"crit": ["x\ny", "\r\nX-Evil: 1"]})
+    client = app.test_client()
+    for _ in range(5):
+        response = client.get("/api/users/me", headers={"Authorization": f"Bearer {token}"})
+        error = assert_error(response, 401, "token_invalid")
+        expected = 'Bearer realm="api", error="invalid_token", error_description="The access token is invalid"'
+        assert response.headers["WWW-Authenticate"] == expected
+        assert "\n" not in error["message"] and "Evil" not in error["message"]
+    time.sleep(0.5)
+    assert inbox.messages == []
 
 
 def test_no_mail_without_mail_settings(smtp_server, production_app):

@@ -1,5 +1,6 @@
-"""Settings: the one place where the environment becomes configuration (``envfiles`` merges the
-real environment over ``.env.d/.env.<mode>``; this module turns the result into typed settings)."""
+"""Settings: the one place where the environment becomes configuration (``runtime.environment``
+merges the real environment over ``.env.d/.env.<mode>``; this module turns the result into typed
+settings)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import os
 from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
 
-from envfiles import ConfigError, load_environment, resolve_mode
+from runtime.cpus import available_cpus, default_hash_concurrency
+from runtime.environment import ConfigError, load_environment, resolve_mode
 
 __all__ = ["CONFIG_CLASSES", "Config", "ConfigError", "load_config", "resolve_mode"]
 
@@ -166,8 +168,10 @@ class Config:
         self.ARGON2_MEMORY_COST = s.int("ARGON2_MEMORY_COST", self.DEFAULT_ARGON2["memory_cost"])
         self.ARGON2_PARALLELISM = s.int("ARGON2_PARALLELISM", self.DEFAULT_ARGON2["parallelism"])
         # Hashes at once per container, and how long a login waits for a turn before a 503.
-        self.PASSWORD_HASH_CONCURRENCY = s.int("PASSWORD_HASH_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2))
-        self.PASSWORD_HASH_WAIT_SECONDS = s.float("PASSWORD_HASH_WAIT_SECONDS", 10)
+        # A login that finds every slot taken waits this long at most, then gets a quick 503 with
+        # Retry-After: a flood of logins must not make everyone wait (it cannot take more CPU anyway).
+        self.PASSWORD_HASH_CONCURRENCY = s.int("PASSWORD_HASH_CONCURRENCY", default_hash_concurrency(available_cpus()))
+        self.PASSWORD_HASH_WAIT_SECONDS = s.float("PASSWORD_HASH_WAIT_SECONDS", 0.5)
 
         self.LOGIN_FAILURES_BEFORE_LOCK = s.int("LOGIN_FAILURES_BEFORE_LOCK", 5)
         self.LOGIN_FAILURE_WINDOW = s.int("LOGIN_FAILURE_WINDOW", 15 * 60)
@@ -192,6 +196,8 @@ class Config:
         self.MAIL_SENDER = s.str("MAIL_SENDER", "flask-stack@localhost")
         self.MAIL_SUBJECT_PREFIX = s.str("MAIL_SUBJECT_PREFIX", "[flask-stack]")
         self.ADMINS = s.list("ADMINS")
+        # One e-mail per kind of error per this many seconds (the next one says how many were held back).
+        self.MAIL_ERROR_INTERVAL = s.float("MAIL_ERROR_INTERVAL", 300)
 
         self.GUNICORN_WORKERS = s.int("GUNICORN_WORKERS", 1)
 

@@ -64,6 +64,12 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def printable(text: str, limit: int = 200) -> str:
+    """Text that came from a library or a client, fit for a message: printable characters only, short."""
+    kept = "".join(character if character.isprintable() else " " for character in text)
+    return kept if len(kept) <= limit else kept[: limit - 1] + "…"
+
+
 def error_response(status: int, code: str, message: str, details=None, headers=None):
     error = {"code": code, "message": message}
     if details:
@@ -73,15 +79,23 @@ def error_response(status: int, code: str, message: str, details=None, headers=N
     for name, value in (headers or {}).items():
         response.headers[name] = value
     if status == 401 and "WWW-Authenticate" not in response.headers:
-        response.headers["WWW-Authenticate"] = bearer_challenge(code, message)
+        response.headers["WWW-Authenticate"] = bearer_challenge(code)
     return response
 
 
-def bearer_challenge(code: str, message: str) -> str:
+# RFC 6750's error_description for a refused token: fixed words, never the message, which may quote a
+# library or the token itself (a header must not carry what a client sent).
+CHALLENGE_DESCRIPTION = {
+    "token_expired": "The access token expired",
+    "token_revoked": "The access token was revoked",
+}
+
+
+def bearer_challenge(code: str) -> str:
     """RFC 6750 challenge: bare when no token came, ``invalid_token`` when one was refused."""
-    if code == "unauthorized":
+    if code in {"unauthorized", "invalid_credentials"}:
         return 'Bearer realm="api"'
-    description = message.replace("\\", "").replace('"', "'")
+    description = CHALLENGE_DESCRIPTION.get(code, "The access token is invalid")
     return f'Bearer realm="api", error="invalid_token", error_description="{description}"'
 
 

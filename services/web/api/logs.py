@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import queue
 import re
 import sys
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
-from logging.handlers import SMTPHandler, SysLogHandler
+from logging.handlers import QueueHandler, QueueListener, SMTPHandler, SysLogHandler
 
 from flask import Flask, g, has_request_context, request
 from flask.logging import default_handler
@@ -44,6 +48,7 @@ def _replace_handler(logger: logging.Logger, role: str, handler: logging.Handler
     for existing in list(logger.handlers):
         if getattr(existing, "flask_stack_role", None) == role:
             logger.removeHandler(existing)
+            existing.close()
     handler.flask_stack_role = role
     handler.addFilter(RequestIdFilter())
     logger.addHandler(handler)
@@ -71,8 +76,91 @@ def configure_logging(app: Flask) -> None:
         return response
 
 
+class OncePerSignature(logging.Filter):
+    """At most one record per error signature (where it was raised, and what) every ``interval``
+    seconds; the next one that passes says how many were held back. A flood of one error (a crafted
+    request sent a thousand times) is one e-mail, not a thousand."""
+
+    def __init__(self, interval: float, clock=time.monotonic):
+        super().__init__()
+        self.interval = interval
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.last_sent: dict[tuple, float] = {}
+        self.held_back: dict[tuple, int] = {}
+
+    @staticmethod
+    def signature(record: logging.LogRecord) -> tuple:
+        if record.exc_info and record.exc_info[1] is not None:
+            traceback = record.exc_info[2]
+            while traceback is not None and traceback.tb_next is not None:
+                traceback = traceback.tb_next
+            where = (traceback.tb_frame.f_code.co_filename, traceback.tb_lineno) if traceback else ()
+            return (record.name, type(record.exc_info[1]).__name__, *where)
+        return (record.name, record.msg if isinstance(record.msg, str) else type(record.msg).__name__)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = self.signature(record)
+        now = self.clock()
+        with self.lock:
+            last = self.last_sent.get(key)
+            if last is not None and now - last < self.interval:
+                self.held_back[key] = self.held_back.get(key, 0) + 1
+                return False
+            self.last_sent[key] = now
+            record.held_back = self.held_back.pop(key, 0)
+        return True
+
+
+class MailFormatter(logging.Formatter):
+    """An error e-mail's body: control characters a client may have smuggled into a message become
+    spaces (newlines and tabs stay), long lines are cut, and it says how many like it were held back."""
+
+    LINE_LIMIT = 2000
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        lines = ["".join(c if c.isprintable() or c == "\t" else " " for c in line) for line in text.splitlines()]
+        body = "\n".join(line[: self.LINE_LIMIT] for line in lines)
+        held_back = getattr(record, "held_back", 0)
+        if held_back:
+            body += f"\n\n({held_back} more like this were not mailed since the last one.)"
+        return body
+
+
+class BackgroundHandler(QueueHandler):
+    """Hands records to a thread that sends them, so a request never waits on SMTP. The thread is
+    started in the process that first logs, so each forked gunicorn worker has its own."""
+
+    def __init__(self, target: logging.Handler):
+        super().__init__(queue.SimpleQueue())
+        self.target = target
+        self.listener: QueueListener | None = None
+        self.listener_pid: int | None = None
+        self.start_lock = threading.Lock()
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        with self.start_lock:
+            if self.listener_pid != os.getpid():  # first record in this process (or after a fork)
+                self.queue = queue.SimpleQueue()
+                self.listener = QueueListener(self.queue, self.target, respect_handler_level=True)
+                self.listener.start()
+                self.listener_pid = os.getpid()
+        super().enqueue(record)
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # Format in the thread that sends (the target's formatter), not here; keep exc_info for it.
+        return record
+
+    def close(self) -> None:
+        if self.listener is not None and self.listener_pid == os.getpid():
+            self.listener.stop()
+        super().close()
+
+
 def add_mail_handler(app: Flask) -> None:
-    """E-mail errors to ADMINS when mail is configured (the seeds' ProductionConfig)."""
+    """E-mail errors to ADMINS when mail is configured (the seeds' ProductionConfig): from a thread of
+    their own, at most one per kind of error every MAIL_ERROR_INTERVAL seconds."""
     config = app.config
     if not (config["MAIL_SERVER"] and config["ADMINS"]):
         return
@@ -82,7 +170,7 @@ def add_mail_handler(app: Flask) -> None:
         credentials = (config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
         if config["MAIL_USE_TLS"]:
             secure = ()
-    handler = SMTPHandler(
+    sender = SMTPHandler(
         mailhost=(config["MAIL_SERVER"], config["MAIL_PORT"]),
         fromaddr=config["MAIL_SENDER"],
         toaddrs=config["ADMINS"],
@@ -91,8 +179,10 @@ def add_mail_handler(app: Flask) -> None:
         secure=secure,
         timeout=5.0,
     )
+    sender.setFormatter(MailFormatter(TEXT_FORMAT))
+    handler = BackgroundHandler(sender)
     handler.setLevel(logging.ERROR)
-    handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(OncePerSignature(config["MAIL_ERROR_INTERVAL"]))
     _replace_handler(logging.getLogger(app.import_name), "mail", handler)
 
 

@@ -46,10 +46,26 @@ def decode_access_token(token: str) -> dict:
     except jwt.ExpiredSignatureError:
         raise ApiError(401, "token_expired", "Token has expired") from None
     except jwt.InvalidTokenError as error:
-        raise ApiError(401, "token_invalid", f"Invalid token: {error}") from None
+        raise ApiError(401, "token_invalid", f"Invalid token: {why_invalid(error)}") from None
     if claims["type"] != "access":
         raise ApiError(401, "token_invalid", "Invalid token: only access tokens are allowed here")
     return claims
+
+
+def why_invalid(error: jwt.InvalidTokenError) -> str:
+    """PyJWT's reason in our own words: its messages can quote the token's header (a crafted ``crit``
+    value with a newline once became a 500 and an e-mail)."""
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return f"the {error.claim!r} claim is missing"  # one of REQUIRED_CLAIMS: our own text
+    for kind, reason in (
+        (jwt.InvalidSignatureError, "the signature does not match"),
+        (jwt.ImmatureSignatureError, "it is not valid yet"),
+        (jwt.InvalidAlgorithmError, "its algorithm is not allowed"),
+        (jwt.DecodeError, "it is not a well-formed token"),
+    ):
+        if isinstance(error, kind):
+            return reason
+    return "it cannot be used here"
 
 
 def access_token_required(view):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import current_app
 from flask_jwt_extended import JWTManager
 
-from ..errors import error_response
+from ..errors import error_response, printable
 from .principal import load_principal
 from .revocation import is_revoked, session_state
 
@@ -30,12 +30,13 @@ def register_jwt_callbacks(jwt: JWTManager) -> None:
 
     @jwt.unauthorized_loader
     def missing_token(reason):
-        return error_response(401, "unauthorized", f"Authentication required: {reason}")
+        return error_response(401, "unauthorized", f"Authentication required: {printable(reason)}")
 
     @jwt.invalid_token_loader
     def invalid_token(reason):
-        # Malformed, tampered, wrong type, wrong algorithm, not yet valid.
-        return error_response(401, "token_invalid", f"Invalid token: {reason}")
+        # Malformed, tampered, wrong type, wrong algorithm, not yet valid. The library's reason may
+        # quote the token: kept to printable text, and never in a header.
+        return error_response(401, "token_invalid", f"Invalid token: {printable(reason)}")
 
     @jwt.expired_token_loader
     def expired_token(_header, _claims):

@@ -3,9 +3,8 @@
 The mode comes from ``APP_ENV`` (``FLASK_ENV`` is accepted too, as the seed boilerplate used it).
 ``.env.d/.env.<mode>`` fills in whatever the real environment leaves unset; the real environment wins.
 
-Shared by the app's settings (``api.config``) and ``gunicorn.conf.py``. It stands outside the ``api``
-package on purpose: gunicorn's master reads it, and a master that imported the app would fork
-reloaded workers with the old code (``--reload`` would log "Worker reloading" and serve the old code).
+Shared by the app's settings (``api.config``) and ``gunicorn.conf.py`` (see ``runtime``: gunicorn's
+master reads it, and a master that imported the app would fork reloaded workers with the old code).
 """
 
 from __future__ import annotations
