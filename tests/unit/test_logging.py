@@ -4,7 +4,6 @@ import asyncio
 import json
 import logging
 import socket
-
 import threading
 import time
 
