@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -43,18 +44,53 @@ def test_models_match_the_migrated_schema(empty_database, settings):
     assert differences == []
 
 
-def test_email_uniqueness_ignores_case_in_the_database_itself(app):
+def test_email_uniqueness_holds_in_the_database_itself(app):
     with app.app_context():
         role_id = db.session.execute(sqlalchemy.text("SELECT id FROM roles WHERE name = 'user'")).scalar_one()
-        insert = sqlalchemy.text("INSERT INTO users (email, password_hash, role_id) VALUES (:email, 'x', :role_id)")
-        db.session.execute(insert, {"email": "Case@Example.com", "role_id": role_id})
+        insert = sqlalchemy.text(
+            "INSERT INTO users (email, email_normalized, password_hash, role_id) VALUES (:email, :key, 'x', :role_id)"
+        )
+        db.session.execute(insert, {"email": "Case@Example.com", "key": "case@example.com", "role_id": role_id})
         db.session.commit()
         try:
-            db.session.execute(insert, {"email": "case@example.COM", "role_id": role_id})
+            db.session.execute(insert, {"email": "CASE@example.com", "key": "case@example.com", "role_id": role_id})
             db.session.commit()
-            raise AssertionError("a second address differing only in case was stored")
+            raise AssertionError("a second account with the same normalised address was stored")
         except IntegrityError:
             db.session.rollback()
+
+
+def existing_users(settings, emails):
+    """A database at revision 0001 (the layout before normalised addresses) with these users."""
+    app = create_app(settings)
+    with app.app_context():
+        upgrade(revision="0001")
+        with db.engine.begin() as connection:
+            connection.execute(sqlalchemy.text("INSERT INTO roles (name, permissions, is_default) VALUES ('user', 1, true)"))
+            for email in emails:
+                connection.execute(
+                    sqlalchemy.text("INSERT INTO users (email, password_hash, role_id) VALUES (:email, 'x', 1)"),
+                    {"email": email},
+                )
+    return app
+
+
+def test_the_upgrade_normalises_the_addresses_already_stored(settings):
+    app = existing_users(settings, ["Ann@Example.com", "\uff22ob@example.com"])
+    with app.app_context():
+        upgrade()
+        rows = db.session.execute(sqlalchemy.text("SELECT email, email_normalized FROM users ORDER BY id")).all()
+        db.engine.dispose()
+    assert [tuple(row) for row in rows] == [("Ann@Example.com", "ann@example.com"), ("Bob@example.com", "bob@example.com")]
+
+
+def test_the_upgrade_stops_and_names_accounts_that_would_become_one(settings, caplog):
+    app = existing_users(settings, ["bob@example.com", "\uff42ob@example.com"])  # b, and a full-width b
+    with app.app_context():
+        with pytest.raises(SystemExit):  # flask-migrate logs the error and exits 1, as `flask deploy` does
+            upgrade()
+        db.engine.dispose()
+    assert "users 1 and 2 are both 'bob@example.com'" in caplog.text
 
 
 def test_concurrent_deploys_take_turns(empty_database, settings):

@@ -1,5 +1,6 @@
 """Register, login, refresh rotation with reuse detection, logout, logout-all: on both backends."""
 
+import pytest
 from api.extensions import db
 from api.models import User
 from contract import PASSWORD, assert_error, json_of
@@ -198,3 +199,37 @@ def test_the_profile_comes_from_the_store_once_cached(api, app):
 
         (cached,) = state_store().get_many([profile_key(User.by_email("cached@example.com").id)])
     assert '"email": "cached@example.com"' in cached
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("ab@example.com", "\uff21\uff22@example.com"),  # AB in full-width letters
+        ("\u00c4nne@example.com", "\u00e4nne@example.com"),  # Ä and ä: SQLite's lower() folds ASCII only
+        ("stra\u00dfe@example.com", "STRASSE@example.com"),  # ß case-folds to ss
+        ("file@example.com", "\ufb01le@example.com"),  # the fi ligature is f, i under NFKC
+    ],
+    ids=["full-width", "non-ascii-case", "sharp-s", "ligature"],
+)
+def test_one_account_per_address_however_it_is_typed(api, first, second):
+    assert api.register(first).status_code == 201
+    assert_error(api.register(second), 409, "email_taken")
+    assert api.login(second).status_code == 200
+
+
+def test_the_address_is_shown_as_typed(api):
+    assert api.register("  Mixed.Case@Example.com ").json["email"] == "Mixed.Case@Example.com"
+
+
+def test_a_deleted_users_id_is_never_given_again_so_its_old_token_fails(api, app):
+    """SQLite reuses the highest rowid unless the table says AUTOINCREMENT."""
+    api.register("first@example.com")
+    token = api.tokens("first@example.com")["access_token"]
+    with app.app_context():
+        gone = User.by_email("first@example.com")
+        gone_id = gone.id
+        db.session.delete(gone)
+        db.session.commit()
+    newcomer = api.register("second@example.com").json
+    assert newcomer["id"] != gone_id
+    assert_error(api.me(token), 401, "token_invalid")

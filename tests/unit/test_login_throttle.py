@@ -85,3 +85,53 @@ def test_behind_one_trusted_proxy_the_client_address_counts(app_factory):
     assert_error(locked, 429, "rate_limited")
     owner = api.login("victim@example.com", PASSWORD, environ_base=proxy, headers={"X-Forwarded-For": "198.51.100.7"})
     assert owner.status_code == 200
+
+
+@pytest.fixture
+def sprayed(app_factory, backend):
+    """An account that allows 5 failures in all (from any address) and then a 2-second lock."""
+    app = app_factory(
+        BLACKLIST_STORAGE_TYPE=backend,
+        LOGIN_ACCOUNT_FAILURES_BEFORE_LOCK=5,
+        LOGIN_ACCOUNT_LOCK_SECONDS=2,
+    )
+    api = Api(app.test_client())
+    api.register("victim@example.com")
+    assert api.login("victim@example.com", PASSWORD, environ_base=OWNER).status_code == 200  # home
+    return api
+
+
+def botnet(count):
+    return [{"REMOTE_ADDR": f"203.0.113.{n}"} for n in range(1, count + 1)]
+
+
+def test_spraying_one_account_from_many_addresses_is_slowed_account_wide(sprayed):
+    for address in botnet(5):  # one guess each: no (account, address) pair is ever locked
+        assert_error(fail(sprayed, address), 401, "invalid_credentials")
+    response = fail(sprayed, {"REMOTE_ADDR": "203.0.113.99"})
+    error = assert_error(response, 429, "rate_limited")
+    assert "for this account" in error["message"]
+    assert 1 <= int(response.headers["Retry-After"]) <= 2
+
+
+def test_the_owner_at_a_known_address_is_not_slowed_by_a_spray(sprayed):
+    for address in botnet(8):
+        fail(sprayed, address)
+    assert sprayed.login("victim@example.com", PASSWORD, environ_base=OWNER).status_code == 200
+
+
+def test_from_a_new_address_the_owner_waits_the_short_account_lock_at_most(sprayed):
+    for address in botnet(8):
+        fail(sprayed, address)
+    travelling = {"REMOTE_ADDR": "192.0.2.44"}
+    assert_error(sprayed.login("victim@example.com", PASSWORD, environ_base=travelling), 429, "rate_limited")
+    time.sleep(2.1)  # LOGIN_ACCOUNT_LOCK_SECONDS, never doubled
+    assert sprayed.login("victim@example.com", PASSWORD, environ_base=travelling).status_code == 200
+
+
+def test_other_accounts_are_not_touched_by_a_spray_on_one(sprayed):
+    sprayed.register("bystander@example.com")
+    for address in botnet(8):
+        fail(sprayed, address)
+    new_address = {"REMOTE_ADDR": "192.0.2.45"}
+    assert sprayed.login("bystander@example.com", PASSWORD, environ_base=new_address).status_code == 200

@@ -63,7 +63,6 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    config.init_app(app)
     warn_about_memory_store(app)
     log.info(
         "app ready: mode=%s database=%s auth-state=%s",

@@ -177,6 +177,9 @@ class Config:
         self.LOGIN_FAILURE_WINDOW = s.int("LOGIN_FAILURE_WINDOW", 15 * 60)
         self.LOGIN_LOCK_BASE_SECONDS = s.int("LOGIN_LOCK_BASE_SECONDS", 30)
         self.LOGIN_LOCK_MAX_SECONDS = s.int("LOGIN_LOCK_MAX_SECONDS", 15 * 60)
+        self.LOGIN_ACCOUNT_FAILURES_BEFORE_LOCK = s.int("LOGIN_ACCOUNT_FAILURES_BEFORE_LOCK", 20)
+        self.LOGIN_ACCOUNT_LOCK_SECONDS = s.int("LOGIN_ACCOUNT_LOCK_SECONDS", 60)
+        self.LOGIN_KNOWN_ADDRESS_DAYS = s.int("LOGIN_KNOWN_ADDRESS_DAYS", 30)
 
         self.MAX_CONTENT_LENGTH = s.int("MAX_CONTENT_LENGTH", 1024 * 1024)
         self.TRUSTED_PROXY_HOPS = s.int("TRUSTED_PROXY_HOPS", 0)
@@ -227,10 +230,6 @@ class Config:
                 env_name = "FLASK_SECRET_KEY" if name == "SECRET_KEY" else name
                 raise ConfigError(f"{env_name} is missing")
 
-    @classmethod
-    def init_app(cls, app) -> None:
-        """Hook for mode-specific wiring once the app exists."""
-
 
 class DevelopmentConfig(Config):
     MODE = "development"
@@ -275,12 +274,6 @@ class ProductionConfig(Config):
         if self.BLACKLIST_STORAGE_TYPE == "redis" and self.REDIS_URL:
             secrets.append(("REDIS_PASSWORD", urlsplit(self.REDIS_URL).password))
         return secrets
-
-    @classmethod
-    def init_app(cls, app) -> None:
-        from .logs import add_mail_handler
-
-        add_mail_handler(app)
 
 
 CONFIG_CLASSES = {

@@ -43,12 +43,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def _replace_handler(logger: logging.Logger, role: str, handler: logging.Handler) -> None:
-    """Install ``handler`` as the one handler of its role, so a second app does not log twice."""
+def _replace_handler(logger: logging.Logger, role: str, handler: logging.Handler | None) -> None:
+    """Install ``handler`` as the one handler of its role (None: none), so a second app in the same
+    process neither logs twice nor keeps the first one's mail or syslog settings."""
     for existing in list(logger.handlers):
         if getattr(existing, "flask_stack_role", None) == role:
             logger.removeHandler(existing)
             existing.close()
+    if handler is None:
+        return
     handler.flask_stack_role = role
     handler.addFilter(RequestIdFilter())
     logger.addHandler(handler)
@@ -63,6 +66,9 @@ def configure_logging(app: Flask) -> None:
     _replace_handler(logger, "stdout", stream)
     if app.config["LOG_TO_SYSLOG"]:
         add_syslog_handler(app)
+    else:
+        _replace_handler(logger, "syslog", None)
+    add_mail_handler(app)
 
     @app.before_request
     def assign_request_id():
@@ -159,10 +165,11 @@ class BackgroundHandler(QueueHandler):
 
 
 def add_mail_handler(app: Flask) -> None:
-    """E-mail errors to ADMINS when mail is configured (the seeds' ProductionConfig): from a thread of
-    their own, at most one per kind of error every MAIL_ERROR_INTERVAL seconds."""
+    """In production, e-mail errors to ADMINS when mail is configured (the seeds' ProductionConfig):
+    from a thread of their own, at most one per kind of error every MAIL_ERROR_INTERVAL seconds."""
     config = app.config
-    if not (config["MAIL_SERVER"] and config["ADMINS"]):
+    if not (config["MODE"] == "production" and config["MAIL_SERVER"] and config["ADMINS"]):
+        _replace_handler(logging.getLogger(app.import_name), "mail", None)
         return
     credentials = None
     secure = None

@@ -49,7 +49,8 @@ def register(data):
 def login(data):
     """Exchange email and password for an access and a refresh token."""
     email, password = data["email"], data["password"]
-    throttle.ensure_not_locked(email)
+    attempt = throttle.Attempt(email)
+    throttle.ensure_not_locked(attempt)
     user = User.by_email(email)
     if user is None:
         get_passwords().verify_dummy(password)  # same work as a real check: no timing oracle
@@ -57,9 +58,9 @@ def login(data):
     else:
         verified = get_passwords().verify(user.password_hash, password) and user.is_active
     if not verified:
-        throttle.record_failure(email)
+        throttle.record_failure(attempt)
         raise invalid_credentials()
-    throttle.clear_failures(email)
+    throttle.record_success(attempt)
     if get_passwords().needs_rehash(user.password_hash):
         user.password_hash = get_passwords().hash(password)
         db.session.commit()

@@ -1,50 +1,92 @@
-"""Per-account login throttling, kept in the state store.
+"""Login throttling, kept in the state store. Two limits, neither of which can lock the owner out:
 
-Failures are counted per (account, client address). After ``LOGIN_FAILURES_BEFORE_LOCK`` failures
-in ``LOGIN_FAILURE_WINDOW`` seconds that pair is locked for a time that doubles with each further
-failure, capped at ``LOGIN_LOCK_MAX_SECONDS``. Keying on the pair means an attacker elsewhere can
-slow only their own guesses: they cannot lock the account's owner out, let alone for good.
-Unknown e-mails are throttled exactly like known ones, so throttling reveals nothing.
+- **Per (account, client address)**: after ``LOGIN_FAILURES_BEFORE_LOCK`` failures in
+  ``LOGIN_FAILURE_WINDOW`` seconds, that pair is locked for a time that doubles with each further
+  failure, capped at ``LOGIN_LOCK_MAX_SECONDS``. One address guessing one account's password slows
+  to a crawl; the owner, elsewhere, is not touched.
+- **Per account, from any address**: after ``LOGIN_ACCOUNT_FAILURES_BEFORE_LOCK`` failures in the
+  same window (many addresses spraying one account), the account is locked for
+  ``LOGIN_ACCOUNT_LOCK_SECONDS``, never more: about that many guesses per window in all. Addresses the
+  account signed in from in the last ``LOGIN_KNOWN_ADDRESS_DAYS`` pass this lock, so the owner at
+  home is not slowed; from a new address the owner waits that short lock at most.
+
+Unknown e-mails are throttled exactly like known ones, so throttling reveals nothing. A check costs
+one store round trip.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import time
 
 from flask import current_app, request
 
+from ..emails import normalized
 from ..errors import ApiError
 from ..state import state_store
 
 
-def _pair_id(email: str) -> str:
-    raw = f"{email.strip().lower()}|{request.remote_addr or '-'}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
-def ensure_not_locked(email: str) -> None:
-    remaining = state_store().ttl(f"login-lock:{_pair_id(email)}")
-    if remaining:
-        seconds = math.ceil(remaining)
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"Too many failed logins; try again in {seconds} seconds",
-            headers={"Retry-After": str(seconds)},
-        )
+class Attempt:
+    """A login for ``email`` from this request's client address."""
+
+    def __init__(self, email: str):
+        account = normalized(email)
+        self.account = _digest(account)
+        self.pair = _digest(account, request.remote_addr or "-")
+
+    @property
+    def keys(self) -> dict[str, str]:
+        return {
+            "pair_failures": f"login-failures:{self.pair}",
+            "pair_lock": f"login-lock:{self.pair}",
+            "account_failures": f"login-account-failures:{self.account}",
+            "account_lock": f"login-account-lock:{self.account}",
+            "known": f"login-known:{self.pair}",
+        }
 
 
-def record_failure(email: str) -> None:
+def _refuse(unlock_at: float, why: str) -> ApiError:
+    seconds = max(1, math.ceil(unlock_at - time.time()))
+    message = f"Too many failed logins {why}; try again in {seconds} seconds"
+    return ApiError(429, "rate_limited", message, headers={"Retry-After": str(seconds)})
+
+
+def ensure_not_locked(attempt: Attempt) -> None:
+    keys = attempt.keys
+    pair_lock, account_lock, known = state_store().get_many([keys["pair_lock"], keys["account_lock"], keys["known"]])
+    # A lock's value is when it ends (Unix time), for Retry-After.
+    if pair_lock is not None:
+        raise _refuse(float(pair_lock), "from this address")
+    if account_lock is not None and known is None:
+        raise _refuse(float(account_lock), "for this account")
+
+
+def record_failure(attempt: Attempt) -> None:
     config = current_app.config
-    pair = _pair_id(email)
-    failures = state_store().incr(f"login-failures:{pair}", config["LOGIN_FAILURE_WINDOW"])
-    over = failures - config["LOGIN_FAILURES_BEFORE_LOCK"]
-    if over >= 0:
-        lock = min(config["LOGIN_LOCK_BASE_SECONDS"] * 2 ** min(over, 20), config["LOGIN_LOCK_MAX_SECONDS"])
-        state_store().set_many([(f"login-lock:{pair}", str(failures), lock)])
+    keys = attempt.keys
+    window = config["LOGIN_FAILURE_WINDOW"]
+    now = time.time()
+    locks = []
+    pair_over = state_store().incr(keys["pair_failures"], window) - config["LOGIN_FAILURES_BEFORE_LOCK"]
+    if pair_over >= 0:
+        seconds = min(config["LOGIN_LOCK_BASE_SECONDS"] * 2 ** min(pair_over, 20), config["LOGIN_LOCK_MAX_SECONDS"])
+        locks.append((keys["pair_lock"], str(now + seconds), seconds))
+    account_failures = state_store().incr(keys["account_failures"], window)
+    if account_failures >= config["LOGIN_ACCOUNT_FAILURES_BEFORE_LOCK"]:
+        seconds = config["LOGIN_ACCOUNT_LOCK_SECONDS"]
+        locks.append((keys["account_lock"], str(now + seconds), seconds))
+    if locks:
+        state_store().set_many(locks)
 
 
-def clear_failures(email: str) -> None:
-    pair = _pair_id(email)
-    state_store().delete(f"login-failures:{pair}", f"login-lock:{pair}")
+def record_success(attempt: Attempt) -> None:
+    """This address's failures are forgotten, and it is known to the account from now on."""
+    keys = attempt.keys
+    known_for = current_app.config["LOGIN_KNOWN_ADDRESS_DAYS"] * 24 * 3600
+    state_store().delete(keys["pair_failures"], keys["pair_lock"])
+    state_store().set_many([(keys["known"], "1", known_for)])

@@ -1,19 +1,22 @@
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, func, select, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, DateTime, ForeignKey, String, func, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from .. import emails
 from ..extensions import db
 from .role import Role
 
 
 class User(db.Model):
     __tablename__ = "users"
-    # Unique regardless of case, while keeping the address as the user typed it.
-    __table_args__ = (Index("ix_users_email_lower", text("lower(email)"), unique=True),)
+    # SQLite would otherwise hand a deleted user's id to the next new one, and an old token with it.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))
+    # Unique, and what every lookup compares (api/emails.py): set whenever ``email`` is.
+    email_normalized: Mapped[str] = mapped_column(String(254), index=True, unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(
@@ -22,10 +25,15 @@ class User(db.Model):
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"), index=True)
     role: Mapped[Role] = relationship(lazy="joined")
 
+    @validates("email")
+    def keep_normalized(self, _key: str, email: str) -> str:
+        self.email_normalized = emails.normalized(email)
+        return emails.typed(email)
+
     @property
     def role_name(self) -> str:
         return self.role.name
 
     @classmethod
     def by_email(cls, email: str) -> "User | None":
-        return db.session.scalar(select(cls).where(func.lower(cls.email) == email.strip().lower()))
+        return db.session.scalar(select(cls).where(cls.email_normalized == emails.normalized(email)))
