@@ -66,7 +66,9 @@ def existing_users(settings, emails):
     with app.app_context():
         upgrade(revision="0001")
         with db.engine.begin() as connection:
-            connection.execute(sqlalchemy.text("INSERT INTO roles (name, permissions, is_default) VALUES ('user', 1, true)"))
+            connection.execute(
+                sqlalchemy.text("INSERT INTO roles (name, permissions, is_default) VALUES ('user', 1, true)")
+            )
             for email in emails:
                 connection.execute(
                     sqlalchemy.text("INSERT INTO users (email, password_hash, role_id) VALUES (:email, 'x', 1)"),
@@ -81,16 +83,19 @@ def test_the_upgrade_normalises_the_addresses_already_stored(settings):
         upgrade()
         rows = db.session.execute(sqlalchemy.text("SELECT email, email_normalized FROM users ORDER BY id")).all()
         db.engine.dispose()
-    assert [tuple(row) for row in rows] == [("Ann@Example.com", "ann@example.com"), ("Bob@example.com", "bob@example.com")]
+    assert [tuple(row) for row in rows] == [
+        ("Ann@Example.com", "ann@example.com"),
+        ("Bob@example.com", "bob@example.com"),
+    ]
 
 
-def test_the_upgrade_stops_and_names_accounts_that_would_become_one(settings, caplog):
+def test_the_upgrade_stops_and_names_accounts_that_would_become_one(settings, capsys):
     app = existing_users(settings, ["bob@example.com", "\uff42ob@example.com"])  # b, and a full-width b
     with app.app_context():
         with pytest.raises(SystemExit):  # flask-migrate logs the error and exits 1, as `flask deploy` does
             upgrade()
         db.engine.dispose()
-    assert "users 1 and 2 are both 'bob@example.com'" in caplog.text
+    assert "users 1 and 2 are both 'bob@example.com'" in capsys.readouterr().err
 
 
 def test_concurrent_deploys_take_turns(empty_database, settings):
