@@ -77,14 +77,14 @@ migrate: ## Run `flask deploy` (migrations, roles) in a one-off container
 	$(call say,migrating)
 	$(COMPOSE) run --rm migrate
 
-ca: ## Copy the dev certificate authority to build/dev-ca.pem (to trust it, or for curl --cacert)
+ca: ## Copy the dev CA to build/dev-ca.pem (for curl --cacert; it signs localhost names only, its key is gone)
 	@mkdir -p build
 	@$(COMPOSE) cp nginx:/etc/nginx/certs/ca.pem $(DEV_CA) >/dev/null 2>&1 \
 	  && echo "[ca] development CA in $(DEV_CA)" || echo "[ca] nginx is not running; start it with make up"
 
 ##@ Production stack (Docker)
-.PHONY: secrets prod prod-down prod-kill prod-logs prod-ps deploys rollback
-secrets: ## Write .env.d/.env.production with strong random secrets (keeps existing values)
+.PHONY: secrets prod prod-down prod-kill prod-logs prod-ps db-roles deploys rollback
+secrets: ## Write .env.d/.env.production (settings) and .env.d/secrets/ (one file per secret; keeps existing ones)
 	$(call say,generating production secrets)
 	compose/scripts/make-secrets.sh
 
@@ -102,6 +102,10 @@ prod-down: ## Stop the production stack (volumes kept)
 prod-kill: ## Remove every container and network the production stack started (volumes stay)
 	$(call say,removing everything project $(PROD_PROJECT) started)
 	@compose/scripts/remove-project.sh $(PROD_PROJECT)
+
+db-roles: ## Production: give the app its own Postgres role (done on a new volume; for one made before)
+	$(call say,the app's own database role)
+	$(COMPOSE_PROD) exec -T db sh /docker-entrypoint-initdb.d/10-app-role.sh
 
 prod-logs: ## Follow the production logs (s=web for one service)
 	$(COMPOSE_PROD) logs -f --tail=100 $(s)

@@ -62,11 +62,15 @@ build_base() {
     --change 'CMD ["bash"]' - "$base_image" >/dev/null
 }
 
+# A digest of a stand-in's files: local-env.sh rebuilds a stand-in whose files changed since.
+source_digest() { (cd "$here/$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16); }
+
 build_standin() {
   local name=$1 tag=$2 log
   say "building $prefix/$name:$tag"
   log=$(mktemp)
-  if ! docker build --build-arg "BASE_IMAGE=$base_image" -t "$prefix/$name:$tag" "$here/$name" >"$log" 2>&1; then
+  if ! docker build --build-arg "BASE_IMAGE=$base_image" --label "flask-stack.source=$(source_digest "$name")" \
+      -t "$prefix/$name:$tag" "$here/$name" >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"
     return 1
@@ -74,8 +78,14 @@ build_standin() {
   rm -f "$log"
 }
 
+# Each stand-in, unless it is built already from the files it has now (--all: every one).
 build_base
-build_standin postgres 15
-build_standin redis 7
-build_standin python 3.11
-build_standin nginx stable
+for standin in postgres:15 redis:7 python:3.11 nginx:stable; do
+  name=${standin%%:*}
+  built=$(docker image inspect -f '{{ index .Config.Labels "flask-stack.source" }}' "$prefix/$standin" 2>/dev/null || true)
+  if [ "${1:-}" = "--all" ] || [ "$built" != "$(source_digest "$name")" ]; then
+    build_standin "$name" "${standin#*:}"
+  else
+    say "$prefix/$standin is up to date"
+  fi
+done

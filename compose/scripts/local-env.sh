@@ -3,7 +3,8 @@
 # (and so do `make` and the tests). Other lines a user keeps in .env are left alone.
 #
 #   BASE IMAGES      the official images when present or pullable; otherwise local stand-ins, built
-#                    once by compose/local-images/build.sh. `--local-images` selects the stand-ins.
+#                    by compose/local-images/build.sh (again when their files change).
+#                    `--local-images` selects the stand-ins.
 #   EXTRA_CA_CERTS   the certificates this machine trusts beyond the standard bundle (the folder
 #                    update-ca-certificates reads), so image builds work behind a TLS-intercepting
 #                    proxy. Stored on one line with \n escapes; the Dockerfiles expand them.
@@ -44,13 +45,8 @@ choose_images() {
     official_images
     return
   fi
-  for key in POSTGRES_IMAGE REDIS_IMAGE PYTHON_IMAGE NGINX_IMAGE; do
-    if ! docker image inspect "${standins[$key]}" >/dev/null 2>&1; then
-      say "no registry: building local stand-ins from Debian (once, a few minutes)" >&2
-      "$repo/compose/local-images/build.sh" >&2
-      break
-    fi
-  done
+  # Builds what is missing or out of date (a stand-in's files changed); quick when all are current.
+  "$repo/compose/local-images/build.sh" >&2
   choose_images --local-images
 }
 

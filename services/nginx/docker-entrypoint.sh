@@ -11,6 +11,7 @@
 #   TLS_DEV_NAMES      names for a generated development certificate (default localhost,127.0.0.1)
 #   HSTS_MAX_AGE       seconds (default two years; 0 leaves the header out)
 #   WEB_UPSTREAM       host:port of gunicorn (default web:8000)
+#   SIGN_IN_RATE       requests per address to /api/auth/login and /register (default 2r/s, burst 5)
 set -eu
 
 run=/run/nginx
@@ -21,32 +22,51 @@ https_port=${PUBLIC_HTTPS_PORT:-443}
 server_name=${SERVER_NAME:-_}
 hsts_max_age=${HSTS_MAX_AGE:-63072000}
 web_upstream=${WEB_UPSTREAM:-web:8000}
+sign_in_rate=${SIGN_IN_RATE:-2r/s}
 
 log() { echo "[edge] $*" >&2; }
 
 . /usr/local/lib/edge-lib.sh
 
-# A development CA and a certificate it signs, so clients can verify the chain with ca.pem.
+# A development CA and a certificate it signs, so clients can verify the chain with ca.pem. The CA
+# can sign only the names it was made for (name constraints), its key lives in a private temporary
+# folder and is deleted once the certificate is signed, and both last a year (browsers refuse
+# server certificates valid longer than 398 days; Mozilla's intermediate profile asks under 366).
+DEV_CA_SUBJECT="flask-stack development CA"
+DEV_DAYS=365
 make_certificate() {
   dir=$1
   names=${TLS_DEV_NAMES:-localhost,127.0.0.1}
   san=$(echo "$names" | tr ',' '\n' | awk 'NF { if ($0 ~ /^[0-9.]+$/) printf "%sIP:%s", sep, $0; else printf "%sDNS:%s", sep, $0; sep="," }')
+  permitted=$(echo "$names" | tr ',' '\n' | awk 'NF { if ($0 ~ /^[0-9.]+$/) printf "%spermitted;IP:%s/255.255.255.255", sep, $0; else printf "%spermitted;DNS:%s", sep, $0; sep="," }')
   work=$(mktemp -d)
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/ca.key" 2>/dev/null
-  openssl req -x509 -new -key "$dir/ca.key" -sha256 -days 3650 -subj "/CN=flask-stack development CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -addext "subjectKeyIdentifier=hash" -out "$dir/ca.pem"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/ca.key" 2>/dev/null
+  openssl req -x509 -new -key "$work/ca.key" -sha256 -days "$DEV_DAYS" -subj "/CN=$DEV_CA_SUBJECT" \
+    -addext "basicConstraints=critical,CA:TRUE,pathlen:0" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -addext "nameConstraints=critical,$permitted" -addext "subjectKeyIdentifier=hash" -out "$dir/ca.pem"
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/$key" 2>/dev/null
   openssl req -new -key "$dir/$key" -subj "/CN=${names%%,*}" -out "$work/server.csr"
   printf '%s\n' "subjectAltName=$san" "basicConstraints=critical,CA:FALSE" \
     "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
     "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid,issuer" > "$work/ext.cnf"
-  openssl x509 -req -in "$work/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
-    -days 825 -sha256 -extfile "$work/ext.cnf" -out "$dir/$cert" 2>/dev/null
-  chmod 600 "$dir/ca.key" "$dir/$key"
-  rm -rf "$work" "$dir/ca.srl"
-  log "generated a development certificate for $names, signed by $dir/ca.pem"
+  openssl x509 -req -in "$work/server.csr" -CA "$dir/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+    -CAserial "$work/ca.srl" -days "$DEV_DAYS" -sha256 -extfile "$work/ext.cnf" -out "$dir/$cert" 2>/dev/null
+  chmod 600 "$dir/$key"
+  rm -rf "$work"  # the CA's key with it: nothing can be signed with this CA again
+  log "generated a development certificate for $names (valid $DEV_DAYS days), signed by $dir/ca.pem"
 }
+
+# A development certificate is made again when it is near its end, or was made the old way (its
+# CA's key kept beside it). Certificates of your own are never touched.
+dev_certificate_due() {
+  [ -s "$certs/ca.pem" ] || return 1
+  openssl x509 -noout -issuer -in "$certs/$cert" 2>/dev/null | grep -q "$DEV_CA_SUBJECT" || return 1
+  [ -e "$certs/ca.key" ] || ! openssl x509 -checkend $((30 * 86400)) -noout -in "$certs/$cert" >/dev/null
+}
+if [ -w "$certs" ] && [ -s "$certs/$cert" ] && dev_certificate_due; then
+  log "renewing the development certificate"
+  rm -f "$certs/$cert" "$certs/$key" "$certs/ca.key"
+fi
 
 cert_dir=$certs
 if [ ! -s "$certs/$cert" ] || [ ! -s "$certs/$key" ]; then
@@ -72,6 +92,10 @@ else
 fi
 
 mkdir -p "$run"
+case "$sign_in_rate" in
+  *[!0-9rsm/]*|"") log "SIGN_IN_RATE=$sign_in_rate is not a rate such as 2r/s or 30r/m"; exit 1 ;;
+esac
+echo "limit_req_zone \$binary_remote_addr zone=sign_in:10m rate=$sign_in_rate;" > "$run/limits.conf"
 edge-upstream.sh "$web_upstream"
 cat > "$run/http-server.conf" <<CONF
 server_name $server_name;

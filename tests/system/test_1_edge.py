@@ -240,3 +240,44 @@ def test_plain_http_sent_to_the_https_port_is_json_400(stack):
 def test_a_refused_method_on_hooks_with_the_hook_not_running_is_json_502(stack):
     response = stack.session().request("TRACE", stack.https + "/hooks/github", timeout=10)
     assert_error(response, 502, "service_unavailable")
+
+
+def test_the_dev_ports_listen_on_this_machine_only(stack):
+    """The development secrets are public: a stack reachable from the network would let anyone on
+    it mint an admin's token. PUBLISH_ADDRESS opens it on purpose."""
+    bindings = stack.container("nginx").attrs["HostConfig"]["PortBindings"]
+    assert {binding["HostIp"] for ports in bindings.values() for binding in ports} == {"127.0.0.1"}
+
+
+def test_tls_meets_mozillas_intermediate_profile_but_for_trusting_the_dev_ca(stack):
+    """sslyze's check of Mozilla's "intermediate" configuration: everything holds except that the
+    development CA is in no public trust store (the one thing a dev stack cannot pass)."""
+    from sslyze import Scanner, ServerNetworkLocation, ServerScanRequest
+    from sslyze.mozilla_tls_profile.tls_config_checker import (
+        MozillaTlsConfiguration,
+        ServerNotCompliantWithTlsConfiguration,
+        TlsConfigurationEnum,
+        check_server_against_tls_configuration,
+    )
+
+    scanner = Scanner()
+    scanner.queue_scans([ServerScanRequest(server_location=ServerNetworkLocation("localhost", stack.https_port))])
+    (result,) = scanner.get_results()
+    intermediate = MozillaTlsConfiguration.get(TlsConfigurationEnum.MOZILLA_INTERMEDIATE)
+    with pytest.raises(ServerNotCompliantWithTlsConfiguration) as not_compliant:
+        check_server_against_tls_configuration(result, intermediate)
+    assert set(not_compliant.value.issues) == {"certificate_path_validation"}, not_compliant.value.issues
+
+
+def test_the_dev_ca_signs_only_the_dev_names_and_its_key_is_gone(stack):
+    ca = stack.compose.exec_in_container(
+        ["openssl", "x509", "-noout", "-text", "-in", "/etc/nginx/certs/ca.pem"], service_name="nginx"
+    )[0]
+    assert "Name Constraints: critical" in ca and "DNS:localhost" in ca
+    files = stack.compose.exec_in_container(["ls", "/etc/nginx/certs"], service_name="nginx")[0].split()
+    assert "ca.key" not in files
+    within_366_days = stack.compose_run(
+        "exec", "-T", "nginx", "openssl", "x509", "-noout", "-checkend", str(366 * 86400),
+        "-in", "/etc/nginx/certs/fullchain.pem", check=False,
+    )  # fmt: skip
+    assert within_366_days.returncode == 1 and "will expire" in within_366_days.stdout

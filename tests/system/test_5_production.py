@@ -23,6 +23,7 @@ def production(compose_ready, tmp_path_factory):
     home = tmp_path_factory.mktemp("prod")
     env_file = home / "env.production"
     subprocess.run([str(REPO_ROOT / "compose/scripts/make-secrets.sh"), str(env_file)], check=True, capture_output=True)
+    secrets_dir = home / "secrets"
     https_port, http_port = free_port(), free_port()
     (home / "certs").mkdir()
     (home / "acme").mkdir()
@@ -43,7 +44,14 @@ def production(compose_ready, tmp_path_factory):
         raise AssertionError(f"production stack failed: {up.stderr[-3000:]}\n{logs.stdout[-4000:]}")
     ca_file = home / "ca.pem"
     ca_file.write_bytes(container("nginx").exec_run(["cat", "/run/nginx/tls/ca.pem"]).output)
-    yield {"https": f"https://localhost:{https_port}", "http": f"http://localhost:{http_port}", "ca_file": str(ca_file)}
+    yield {
+        "https": f"https://localhost:{https_port}",
+        "http": f"http://localhost:{http_port}",
+        "ca_file": str(ca_file),
+        "secrets_dir": secrets_dir,
+        "compose": command,
+        "env": env,
+    }
     remove_project()
 
 
@@ -115,10 +123,103 @@ def test_production_logs_are_json(production):
         json.loads(line)
 
 
-def test_redis_requires_its_password(production):
-    redis = container("redis")
-    denied = redis.exec_run(["sh", "-c", "REDISCLI_AUTH= redis-cli ping"]).output
-    assert b"NOAUTH" in denied
+def redis_cli(*args: str) -> str:
+    return container("redis").exec_run(["redis-cli", "--no-auth-warning", *args]).output.decode()
+
+
+def app_redis_cli(*command: str) -> str:
+    password = container("redis").exec_run(["cat", "/run/secrets/redis_app_password"]).output.decode()
+    return redis_cli("--user", "app", "--pass", password, *command)
+
+
+def test_redis_lets_nobody_in_without_a_user(production):
+    assert "NOAUTH" in redis_cli("ping")
+
+
+def test_the_apps_redis_user_runs_only_its_own_commands(production):
+    assert app_redis_cli("ping").strip() == "PONG"
+    assert app_redis_cli("set", "auth:probe", "1", "px", "1000").strip() == "OK"
+    for command in (["flushall"], ["keys", "*"], ["config", "get", "requirepass"], ["get", "not-its-own-key"]):
+        assert "NOPERM" in app_redis_cli(*command), command
+
+
+def test_the_app_connects_to_postgres_as_its_own_role_that_is_no_superuser(production):
+    db = container("db")
+    rows = db.exec_run(
+        [
+            "psql",
+            "-U",
+            "postgres",
+            "-d",
+            "app",
+            "-Atc",
+            "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'app'",
+        ]
+    ).output.decode()
+    assert rows.strip() == "f|f|f"
+    owner = db.exec_run(
+        ["psql", "-U", "postgres", "-d", "app", "-Atc", "SELECT tableowner FROM pg_tables WHERE tablename = 'users'"]
+    )
+    assert owner.output.decode().strip() == "app"
+    denied = db.exec_run(["psql", "-U", "app", "-d", "app", "-c", "CREATE ROLE probe"]).output.decode()
+    assert "permission denied to create role" in denied
+
+
+def environment_of(service: str) -> dict:
+    return dict(item.split("=", 1) for item in container(service).attrs["Config"]["Env"] if "=" in item)
+
+
+def test_each_service_gets_only_its_own_secrets_and_none_in_its_environment(production):
+    secrets_dir = production["secrets_dir"]
+    values = {path.name: path.read_text() for path in secrets_dir.iterdir()}
+    expected = {
+        "web": {"flask_secret_key", "jwt_secret_key", "app_db_password", "redis_app_password"},
+        "db": {"postgres_password", "app_db_password"},
+        "redis": {"redis_app_password"},
+        "nginx": set(),
+    }
+    for service, secrets in expected.items():
+        mounted = {
+            mount["Destination"].rsplit("/", 1)[1]
+            for mount in container(service).attrs["Mounts"]
+            if mount["Destination"].startswith("/run/secrets/")
+        }
+        assert mounted == secrets, service
+        environment = "\n".join(f"{k}={v}" for k, v in environment_of(service).items())
+        assert not [name for name, value in values.items() if value in environment], service
+        assert "HOOK_SECRET" not in environment and "HOOK_STATUS_TOKEN" not in environment
+
+
+def test_gunicorn_is_reachable_from_nginx_alone(production):
+    """X-Forwarded-For is believed from the one hop in front: only nginx shares a network with web."""
+    networks = set(container("web").attrs["NetworkSettings"]["Networks"])
+    assert networks == {f"{PROJECT}_edge", f"{PROJECT}_backend"}
+    members = {c.name for c in docker.from_env().networks.get(f"{PROJECT}_edge").containers}
+    assert {name.split("-")[-2] for name in members} == {"nginx", "web"}, members
+    assert docker.from_env().networks.get(f"{PROJECT}_backend").attrs["Internal"] is True
+
+
+def test_the_hook_receiver_is_not_on_webs_network(production):
+    config = subprocess.run(
+        [*production["compose"], "--profile", "hook", "config", "--format", "json"],
+        cwd=REPO_ROOT,
+        env=production["env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    services = json.loads(config.stdout)["services"]
+    assert set(services["hook"]["networks"]) == {"hooks"}
+    assert "hooks" not in services["web"]["networks"]
+
+
+def test_operations_commands_work_in_the_image_as_the_readme_shows(production):
+    """`docker compose exec web flask …` needs no --app: the image says FLASK_APP."""
+    created = container("web").exec_run(
+        ["flask", "create-admin", "--email", "ops@example.org"], environment={"ADMIN_PASSWORD": "a long admin password"}
+    )
+    assert created.exit_code == 0, created.output.decode()
+    assert b"created ops@example.org" in created.output
 
 
 def test_production_refuses_example_secrets(production):

@@ -206,7 +206,8 @@ def deploy(compose_ready, tmp_path_factory):
             f"TLS_CERTS_DIR={home / 'certs'}\nACME_WEBROOT={home / 'acme'}\nDEPLOY_HEALTH_TIMEOUT=40\n"
             f"WEB_REPLICAS={REPLICAS}\n"
         )
-    d.secrets = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line.startswith("HOOK_"))
+    secrets = d.checkout / ".env.d/secrets"
+    d.secrets = {name.upper(): (secrets / name).read_text() for name in ("hook_secret", "hook_status_token")}
     # Nothing of the project's own .env (images, CA) is in git: the deploy checkout writes its own.
     started = time.monotonic()
     result = d.make("prod")

@@ -1,9 +1,14 @@
 #!/bin/bash
 # What the official postgres entrypoint does, for the variables this project uses:
-# POSTGRES_USER (default postgres), POSTGRES_PASSWORD (required unless POSTGRES_HOST_AUTH_METHOD=trust),
-# POSTGRES_DB (default: the user), PGDATA, /docker-entrypoint-initdb.d/*.sql|*.sh, listen on all
-# addresses with scram-sha-256 for remote clients.
+# POSTGRES_USER (default postgres), POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE (required unless
+# POSTGRES_HOST_AUTH_METHOD=trust), POSTGRES_DB (default: the user), PGDATA,
+# /docker-entrypoint-initdb.d/*.sql|*.sh, listen on all addresses with scram-sha-256 for remote clients.
 set -euo pipefail
+
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+  POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE")
+  export POSTGRES_PASSWORD
+fi
 
 if [ "${1:0:1}" = '-' ]; then
   set -- postgres "$@"

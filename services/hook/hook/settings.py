@@ -28,6 +28,17 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
 
 
+def _secret(environ: Mapping[str, str], name: str) -> str:
+    """``NAME_FILE``'s content (a Docker secret), or ``NAME``."""
+    path = environ.get(f"{name}_FILE")
+    if not path:
+        return environ.get(name) or ""
+    try:
+        return Path(path).read_text().strip()
+    except OSError as error:
+        raise ConfigError(f"{name}_FILE={path!r} cannot be read: {error.strerror}") from None
+
+
 def _count(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name) or ""
     if not raw:
@@ -98,7 +109,7 @@ class HookSettings:
             hooks=load_hooks(environ, with_secrets=with_secrets),
             ledger_path=environ.get("HOOK_DB") or cls.ledger_path,
             heartbeat_path=Path(environ.get("HOOK_HEARTBEAT") or cls.heartbeat_path),
-            status_token=environ.get("HOOK_STATUS_TOKEN") or "",
+            status_token=_secret(environ, "HOOK_STATUS_TOKEN") if with_secrets else "",
             max_body_bytes=_count(environ, "HOOK_MAX_BODY_BYTES", cls.max_body_bytes),
             log_level=(environ.get("LOG_LEVEL") or "INFO").upper(),
             deploy=DeploySettings.from_environ(environ),

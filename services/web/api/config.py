@@ -61,6 +61,18 @@ class Settings:
             return False
         raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
 
+    def secret(self, name: str) -> str | None:
+        """A secret from the file ``NAME_FILE`` names (Docker and Swarm secrets: nothing secret in
+        the environment, which `docker inspect` shows), or else from ``NAME`` itself."""
+        path = self.str(f"{name}_FILE")
+        if path is None:
+            return self.str(name)
+        try:
+            with open(path, encoding="utf-8") as file:
+                return file.read().rstrip("\r\n") or None
+        except OSError as error:
+            raise ConfigError(f"{name}_FILE={path!r} cannot be read: {error.strerror}") from None
+
     def list(self, name: str) -> list[str]:
         raw = self.str(name, "")
         return [item.strip() for item in raw.split(",") if item.strip()]
@@ -77,7 +89,7 @@ def database_url(settings: Settings) -> str | None:
     if not host:
         return None
     user = quote(settings.str("POSTGRES_USER", "postgres"), safe="")
-    password = settings.str("POSTGRES_PASSWORD")
+    password = settings.secret("POSTGRES_PASSWORD")
     credentials = f"{user}:{quote(password, safe='')}" if password else user
     port = settings.int("POSTGRES_PORT", 5432)
     name = settings.str("POSTGRES_DB") or settings.str("POSTGRES_NAME") or "postgres"
@@ -91,8 +103,10 @@ def redis_url(settings: Settings) -> str | None:
     host = settings.str("REDIS_HOST")
     if not host:
         return None
-    password = settings.str("REDIS_PASSWORD")
-    credentials = f":{quote(password, safe='')}@" if password else ""
+    password = settings.secret("REDIS_PASSWORD")
+    # An ACL user (production: `app`, allowed only the commands the app runs), or Redis's default user.
+    username = quote(settings.str("REDIS_USERNAME", ""), safe="")
+    credentials = f"{username}:{quote(password, safe='')}@" if password else ""
     port = settings.int("REDIS_PORT", 6379)
     index = settings.int("REDIS_DB_INDEX", 0)
     return f"redis://{credentials}{host}:{port}/{index}"
@@ -122,8 +136,8 @@ class Config:
         s = Settings(values)
         self.APP_VERSION = s.str("APP_VERSION") or _package_version()
         self.APP_REVISION = s.str("APP_REVISION", "unknown")
-        self.SECRET_KEY = s.str("FLASK_SECRET_KEY")
-        self.JWT_SECRET_KEY = s.str("JWT_SECRET_KEY")
+        self.SECRET_KEY = s.secret("FLASK_SECRET_KEY")
+        self.JWT_SECRET_KEY = s.secret("JWT_SECRET_KEY")
 
         self.SQLALCHEMY_DATABASE_URI = database_url(s) or self.default_database_url()
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
@@ -171,7 +185,7 @@ class Config:
         # A login that finds every slot taken waits this long at most, then gets a quick 503 with
         # Retry-After: a flood of logins must not make everyone wait (it cannot take more CPU anyway).
         self.PASSWORD_HASH_CONCURRENCY = s.int("PASSWORD_HASH_CONCURRENCY", default_hash_concurrency(available_cpus()))
-        self.PASSWORD_HASH_WAIT_SECONDS = s.float("PASSWORD_HASH_WAIT_SECONDS", 0.5)
+        self.PASSWORD_HASH_WAIT_SECONDS = s.float("PASSWORD_HASH_WAIT_SECONDS", 2)
 
         self.LOGIN_FAILURES_BEFORE_LOCK = s.int("LOGIN_FAILURES_BEFORE_LOCK", 5)
         self.LOGIN_FAILURE_WINDOW = s.int("LOGIN_FAILURE_WINDOW", 15 * 60)
@@ -195,7 +209,7 @@ class Config:
         self.MAIL_PORT = s.int("MAIL_PORT", 25)
         self.MAIL_USE_TLS = s.bool("MAIL_USE_TLS", False)
         self.MAIL_USERNAME = s.str("MAIL_USERNAME")
-        self.MAIL_PASSWORD = s.str("MAIL_PASSWORD")
+        self.MAIL_PASSWORD = s.secret("MAIL_PASSWORD")
         self.MAIL_SENDER = s.str("MAIL_SENDER", "flask-stack@localhost")
         self.MAIL_SUBJECT_PREFIX = s.str("MAIL_SUBJECT_PREFIX", "[flask-stack]")
         self.ADMINS = s.list("ADMINS")

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Start redis-server with its users from secret files, then hand over to the image's own entrypoint
+# (which drops root). No password reaches the command line or the environment, where `docker
+# inspect` and `ps` would show it; the ACL file holds only its SHA-256.
+#
+#   default  off: a client that does not log in can do nothing
+#   app      the API's commands, on its own keys (REDIS_KEY_PREFIX "auth:"); no FLUSHALL, KEYS, CONFIG...
+#   health   PING only, for the healthcheck
+set -eu
+
+acl=/run/redis/users.acl
+app_hash=$(tr -d '\r\n' < /run/secrets/redis_app_password | sha256sum | cut -d' ' -f1)
+cat > "$acl" <<ACL
+user default off
+user app on #$app_hash ~auth:* resetchannels -@all +get +mget +set +incr +pexpire +pttl +del +ping +multi +exec +discard +select +hello
+user health on nopass resetchannels -@all +ping
+ACL
+chmod 644 "$acl"
+exec docker-entrypoint.sh "$@" --aclfile "$acl"
