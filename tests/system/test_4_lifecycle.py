@@ -18,14 +18,18 @@ def test_registered_users_survive_down_and_up(stack):
 
 
 def test_make_kill_leaves_no_container_of_the_project(stack):
-    result = subprocess.run(
-        ["make", "kill"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COMPOSE_PROJECT_NAME": stack.project},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    client = docker.from_env()
-    left = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={stack.project}"})
-    assert left == [], [c.name for c in left]
+    try:
+        result = subprocess.run(
+            ["make", "kill"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COMPOSE_PROJECT_NAME": stack.project},
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        client = docker.from_env()
+        left = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={stack.project}"})
+        assert left == [], [c.name for c in left]
+    finally:
+        # The stack is shared with every other module: give it back as it was (volumes were kept).
+        stack.compose_run("up", "-d", "--wait")
