@@ -111,12 +111,20 @@ def compose_files() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def stack(compose_ready, compose_files, tmp_path_factory):
+def stack_settings() -> dict[str, str]:
+    """Variables the compose files read (a tier may change one, as the fuzz tier does)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def stack(compose_ready, compose_files, stack_settings, tmp_path_factory):
     from testcontainers.compose import DockerCompose
 
     http_port, https_port = free_port(), free_port()
     # The compose CLI that testcontainers runs inherits these.
-    os.environ.update(COMPOSE_PROJECT_NAME=PROJECT, HTTP_PORT=str(http_port), HTTPS_PORT=str(https_port))
+    os.environ.update(
+        COMPOSE_PROJECT_NAME=PROJECT, HTTP_PORT=str(http_port), HTTPS_PORT=str(https_port), **stack_settings
+    )
     remove_project("--volumes")
     compose = DockerCompose(REPO_ROOT, compose_file_name=compose_files, build=True, wait=True)
     ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"

@@ -57,8 +57,8 @@ def test_the_api_holds_its_contract_under_fuzzing_on_make_dev(dev_server):
 
 def test_the_api_holds_its_contract_under_fuzzing_through_nginx(stack):
     email = stack.create_admin()
-    # nginx allows 10 requests a second per address on /api/auth/: stay under it, or the fuzzer
-    # meets 429s instead of the API.
+    # nginx allows 10 requests a second per address on /api/auth/ (refresh, logout): stay under it,
+    # or the fuzzer meets 429s instead of the API.
     summary = schemathesis(
         stack.https, email, "--max-examples", "30", "--rate-limit", "8/s", ca_file=str(stack.ca_file)
     )
