@@ -1,4 +1,4 @@
-"""What every auth-state backend must do, whatever it is built on.
+"""What every token store backend must do, whatever it is built on.
 
 Test modules subclass ``StoreContract`` and provide a ``store`` fixture (memory and SQLite in the
 unit tier, Postgres and Redis in the integration tier).

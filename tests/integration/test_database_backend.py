@@ -25,7 +25,7 @@ class TestDatabaseStoreOnPostgres(StoreContract):
     @pytest.fixture
     def store(self, database_app):
         with database_app.app_context():
-            yield database_app.extensions["auth_state"]
+            yield database_app.extensions["token_store"]
 
     @pytest.fixture
     def store_in_thread(self, database_app):

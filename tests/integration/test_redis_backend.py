@@ -7,7 +7,7 @@ from contextlib import nullcontext
 import jwt as pyjwt
 import pytest
 import redis
-from api.state.redis_store import RedisStore
+from api.token_store.redis_store import RedisStore
 from polling import until
 from store_contract import StoreContract
 

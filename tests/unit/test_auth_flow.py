@@ -194,10 +194,9 @@ def test_the_profile_comes_from_the_store_once_cached(api, app):
     tokens = api.tokens("cached@example.com")
     api.me(tokens["access_token"])
     with app.app_context():
-        from api.auth.principal import profile_key
-        from api.state import state_store
+        from api.token_store import current_token_store, keys
 
-        (cached,) = state_store().get_many([profile_key(User.by_email("cached@example.com").id)])
+        (cached,) = current_token_store().get_many([keys.profile(User.by_email("cached@example.com").id)])
     assert '"email": "cached@example.com"' in cached
 
 

@@ -4,7 +4,7 @@ import time
 
 from api.cli import create_admin_command, deploy_command, prune_tokens_command
 from api.extensions import db
-from api.models import AuthState, Role, User
+from api.models import Role, TokenStoreEntry, User
 from contract import PASSWORD, Api
 
 
@@ -76,13 +76,13 @@ def test_prune_removes_only_expired_rows(app_factory):
     with app.app_context():
         db.session.add_all(
             [
-                AuthState(key="revoked:old", value="x", expires_at=now - 10),
-                AuthState(key="revoked:live", value="x", expires_at=now + 600),
-                AuthState(key="user-version:1", value="3", expires_at=None),
+                TokenStoreEntry(key="revoked:old", value="x", expires_at=now - 10),
+                TokenStoreEntry(key="revoked:live", value="x", expires_at=now + 600),
+                TokenStoreEntry(key="user-version:1", value="3", expires_at=None),
             ]
         )
         db.session.commit()
     result = run(app, prune_tokens_command)
     assert "removed 1 expired entries from the database store" in result.output
     with app.app_context():
-        assert sorted(db.session.scalars(db.select(AuthState.key))) == ["revoked:live", "user-version:1"]
+        assert sorted(db.session.scalars(db.select(TokenStoreEntry.key))) == ["revoked:live", "user-version:1"]

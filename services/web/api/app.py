@@ -10,7 +10,7 @@ from flask import Flask, request
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, database, spa, state
+from . import cli, database, spa, token_store
 from .auth import passwords, principal
 from .auth.jwt_callbacks import register_jwt_callbacks
 from .auth.routes import blp as auth_blueprint
@@ -44,7 +44,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     database.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     jwt.init_app(app)
-    state.init_app(app)
+    token_store.init_app(app)
     passwords.init_app(app)
     principal.init_app(app)
 
@@ -65,10 +65,10 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
 
     warn_about_memory_store(app)
     log.info(
-        "app ready: mode=%s database=%s auth-state=%s",
+        "app ready: mode=%s database=%s token-store=%s",
         config.MODE,
         make_url(config.SQLALCHEMY_DATABASE_URI).render_as_string(hide_password=True),
-        app.extensions["auth_state"].describe(),
+        app.extensions["token_store"].describe(),
     )
     return app
 

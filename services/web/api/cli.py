@@ -15,7 +15,7 @@ from .auth.passwords import get_passwords
 from .auth.schemas import RegisterSchema
 from .extensions import db
 from .models import Role, User
-from .state import state_store
+from .token_store import current_token_store
 
 # Any fixed number: Postgres advisory locks are named by integers.
 DEPLOY_LOCK_ID = 720618040
@@ -74,8 +74,8 @@ def create_admin_command(email: str):
 @with_appcontext
 def prune_tokens_command():
     """Delete expired revocation, rotation and throttle entries (database backend; Redis expires its own)."""
-    removed = state_store().prune()
-    click.echo(f"prune-tokens: removed {removed} expired entries from the {state_store().kind} store")
+    removed = current_token_store().prune()
+    click.echo(f"prune-tokens: removed {removed} expired entries from the {current_token_store().kind} store")
 
 
 def init_app(app: Flask) -> None:

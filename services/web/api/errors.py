@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from .breaker import refused_without_trying
 from .database import DATABASE_UNAVAILABLE
 from .schemas import ErrorSchema
-from .state import StoreUnavailable
+from .token_store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

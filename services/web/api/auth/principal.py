@@ -1,6 +1,6 @@
 """Who a valid token belongs to, without a database query on every request.
 
-A user's public profile (id, email, role, permissions, created_at) is cached in the auth-state
+A user's public profile (id, email, role, permissions, created_at) is cached in the token
 store next to the revocation entries, so one round trip (``revocation.session_state``) answers
 "is this token revoked?" and "who is it?" together. A miss reads the database once and fills the
 cache. Changes made through the ORM forget the cached profile when they commit; anything else (SQL
@@ -20,13 +20,9 @@ from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import Permission, Role, User
-from ..state import StoreUnavailable, state_store
+from ..token_store import StoreUnavailable, current_token_store, keys
 
 log = logging.getLogger(__name__)
-
-
-def profile_key(user_id: int | str) -> str:
-    return f"profile:{user_id}"
 
 
 @dataclass(frozen=True)
@@ -73,13 +69,13 @@ def load_principal(user_id: int, cached: str | None, ttl: float) -> Principal | 
     if row is None:
         return None
     principal = Principal(*row)
-    state_store().set_many([(profile_key(user_id), principal.to_json(), ttl)])
+    current_token_store().set_many([(keys.profile(user_id), principal.to_json(), ttl)])
     return principal
 
 
 def forget_profiles(user_ids) -> None:
     try:
-        state_store().delete(*(profile_key(user_id) for user_id in user_ids))
+        current_token_store().delete(*(keys.profile(user_id) for user_id in user_ids))
     except StoreUnavailable as error:
         # The change is committed; the cached profile expires on its own.
         log.warning("could not forget cached profiles %s: %s", sorted(user_ids), error)

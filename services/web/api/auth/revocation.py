@@ -1,11 +1,11 @@
-"""Token revocation on top of the state store.
+"""Token revocation on top of the token store (its keys: ``api.token_store.keys``).
 
 Three kinds of entry, read together with the user's cached profile by ``session_state`` in one
-round trip:
-- ``revoked:<jti>``: one token, kept until that token's own expiry (plus the decode leeway);
-- ``family:<id>``: every token of one login session (logout, refresh-token reuse);
-- ``user-version:<id>``: a per-user counter; tokens carrying an older ``ver`` are revoked (logout-all).
-A refresh token is spent by writing ``spent:<jti>`` atomically; a second spend is reuse.
+round trip (four keys):
+- ``revoked``: one token, kept until that token's own expiry (plus the decode leeway);
+- ``family``: every token of one login session (logout, refresh-token reuse);
+- ``user-version``: a per-user counter; tokens carrying an older ``ver`` are revoked (logout-all).
+A refresh token is spent by writing ``spent`` atomically; a second spend is reuse.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 from flask import current_app, g
 
-from ..state import state_store
-from .principal import profile_key
+from ..token_store import current_token_store, keys
 
 
 class Spend(enum.Enum):
@@ -40,10 +39,6 @@ def family_ttl() -> float:
     return current_app.config["JWT_REFRESH_TOKEN_EXPIRES"] + _leeway()
 
 
-def user_version_key(user_id: str | int) -> str:
-    return f"user-version:{user_id}"
-
-
 @dataclass(frozen=True)
 class SessionState:
     revoked: bool
@@ -55,12 +50,12 @@ def session_state(claims: dict) -> SessionState:
     memo = g.get("session_state")
     if memo is not None and memo[0] == claims["jti"]:
         return memo[1]
-    revoked, family_revoked, version, profile = state_store().get_many(
+    revoked, family_revoked, version, profile = current_token_store().get_many(
         [
-            f"revoked:{claims['jti']}",
-            f"family:{claims['fam']}",
-            user_version_key(claims["sub"]),
-            profile_key(claims["sub"]),
+            keys.revoked(claims["jti"]),
+            keys.family(claims["fam"]),
+            keys.user_version(claims["sub"]),
+            keys.profile(claims["sub"]),
         ]
     )
     state = SessionState(
@@ -75,32 +70,32 @@ def is_revoked(claims: dict) -> bool:
 
 
 def current_version(user_id: int) -> int:
-    (version,) = state_store().get_many([user_version_key(user_id)])
+    (version,) = current_token_store().get_many([keys.user_version(user_id)])
     return int(version or 0)
 
 
 def revoke_session(access_claims: dict) -> None:
     """Logout: this access token and its whole family, refresh tokens included."""
-    state_store().set_many(
+    current_token_store().set_many(
         [
-            (f"revoked:{access_claims['jti']}", "logout", token_ttl(access_claims)),
-            (f"family:{access_claims['fam']}", "logout", family_ttl()),
+            (keys.revoked(access_claims["jti"]), "logout", token_ttl(access_claims)),
+            (keys.family(access_claims["fam"]), "logout", family_ttl()),
         ]
     )
 
 
 def revoke_family(family: str, reason: str) -> None:
-    state_store().set_many([(f"family:{family}", reason, family_ttl())])
+    current_token_store().set_many([(keys.family(family), reason, family_ttl())])
 
 
 def revoke_all_for_user(user_id: str | int) -> int:
     """Logout everywhere: every token issued before now carries an older version."""
-    return state_store().incr(user_version_key(user_id))
+    return current_token_store().incr(keys.user_version(user_id))
 
 
 def spend_refresh_token(claims: dict) -> Spend:
     now = time.time()
-    spent_at = state_store().add(f"spent:{claims['jti']}", repr(now), token_ttl(claims))
+    spent_at = current_token_store().add(keys.spent(claims["jti"]), repr(now), token_ttl(claims))
     if spent_at is None:
         return Spend.FIRST
     grace = current_app.config["JWT_REFRESH_REUSE_GRACE_SECONDS"]

@@ -1,4 +1,4 @@
-"""Login throttling, kept in the state store. Two limits, neither of which can lock the owner out:
+"""Login throttling, kept in the token store. Two limits, neither of which can lock the owner out:
 
 - **Per (account, client address)**: after ``LOGIN_FAILURES_BEFORE_LOCK`` failures in
   ``LOGIN_FAILURE_WINDOW`` seconds, that pair is locked for a time that doubles with each further
@@ -24,7 +24,7 @@ from flask import current_app, request
 
 from ..emails import normalized
 from ..errors import ApiError
-from ..state import state_store
+from ..token_store import current_token_store, keys
 
 
 def _digest(*parts: str) -> str:
@@ -39,16 +39,6 @@ class Attempt:
         self.account = _digest(account)
         self.pair = _digest(account, request.remote_addr or "-")
 
-    @property
-    def keys(self) -> dict[str, str]:
-        return {
-            "pair_failures": f"login-failures:{self.pair}",
-            "pair_lock": f"login-lock:{self.pair}",
-            "account_failures": f"login-account-failures:{self.account}",
-            "account_lock": f"login-account-lock:{self.account}",
-            "known": f"login-known:{self.pair}",
-        }
-
 
 def _refuse(unlock_at: float, why: str) -> ApiError:
     seconds = max(1, math.ceil(unlock_at - time.time()))
@@ -57,8 +47,9 @@ def _refuse(unlock_at: float, why: str) -> ApiError:
 
 
 def ensure_not_locked(attempt: Attempt) -> None:
-    keys = attempt.keys
-    pair_lock, account_lock, known = state_store().get_many([keys["pair_lock"], keys["account_lock"], keys["known"]])
+    pair_lock, account_lock, known = current_token_store().get_many(
+        [keys.login_lock(attempt.pair), keys.login_account_lock(attempt.account), keys.login_known(attempt.pair)]
+    )
     # A lock's value is when it ends (Unix time), for Retry-After.
     if pair_lock is not None:
         raise _refuse(float(pair_lock), "from this address")
@@ -68,25 +59,24 @@ def ensure_not_locked(attempt: Attempt) -> None:
 
 def record_failure(attempt: Attempt) -> None:
     config = current_app.config
-    keys = attempt.keys
     window = config["LOGIN_FAILURE_WINDOW"]
     now = time.time()
     locks = []
-    pair_over = state_store().incr(keys["pair_failures"], window) - config["LOGIN_FAILURES_BEFORE_LOCK"]
+    pair_failures = current_token_store().incr(keys.login_failures(attempt.pair), window)
+    pair_over = pair_failures - config["LOGIN_FAILURES_BEFORE_LOCK"]
     if pair_over >= 0:
         seconds = min(config["LOGIN_LOCK_BASE_SECONDS"] * 2 ** min(pair_over, 20), config["LOGIN_LOCK_MAX_SECONDS"])
-        locks.append((keys["pair_lock"], str(now + seconds), seconds))
-    account_failures = state_store().incr(keys["account_failures"], window)
+        locks.append((keys.login_lock(attempt.pair), str(now + seconds), seconds))
+    account_failures = current_token_store().incr(keys.login_account_failures(attempt.account), window)
     if account_failures >= config["LOGIN_ACCOUNT_FAILURES_BEFORE_LOCK"]:
         seconds = config["LOGIN_ACCOUNT_LOCK_SECONDS"]
-        locks.append((keys["account_lock"], str(now + seconds), seconds))
+        locks.append((keys.login_account_lock(attempt.account), str(now + seconds), seconds))
     if locks:
-        state_store().set_many(locks)
+        current_token_store().set_many(locks)
 
 
 def record_success(attempt: Attempt) -> None:
     """This address's failures are forgotten, and it is known to the account from now on."""
-    keys = attempt.keys
     known_for = current_app.config["LOGIN_KNOWN_ADDRESS_DAYS"] * 24 * 3600
-    state_store().delete(keys["pair_failures"], keys["pair_lock"])
-    state_store().set_many([(keys["known"], "1", known_for)])
+    current_token_store().delete(keys.login_failures(attempt.pair), keys.login_lock(attempt.pair))
+    current_token_store().set_many([(keys.login_known(attempt.pair), "1", known_for)])

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from ..errors import error_response
 from ..extensions import db
-from ..state import state_store
+from ..token_store import current_token_store
 
 blp = Blueprint("health", __name__, url_prefix="/api", description="Liveness and readiness")
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def _ping_database() -> None:
 def readyz():
     """Readiness: the database, and Redis when it holds the token state, answer."""
     checks = {"database": _check("database", _ping_database)}
-    store = state_store()
+    store = current_token_store()
     if store.kind == "redis":
         checks["redis"] = _check("redis", store.ping)
     failing = sorted(name for name, check in checks.items() if check["status"] != "ok")

@@ -1,7 +1,9 @@
-"""Where auth state lives: revoked tokens, spent refresh tokens, token versions, login failures.
+"""The token store: revoked tokens, spent refresh tokens, token versions, cached profiles, login
+throttles. One word for it throughout the code; the setting keeps the seeds' name:
+``BLACKLIST_STORAGE_TYPE`` (redis, database or memory) chooses its backend. Its keys: ``keys.py``.
 
 Every backend is the same small key-value store with expiry, so the rules that use it (revocation,
-rotation, throttling) are written once, in ``api.auth``. ``BLACKLIST_STORAGE_TYPE`` picks the backend.
+rotation, throttling) are written once, in ``api.auth``.
 Any failure to reach the store raises ``StoreUnavailable``; callers let it propagate, and the app
 answers 503: fail closed, never "not revoked". Every backend sits behind a circuit breaker
 (``GuardedStore``), so a store that is down costs each request nothing but the 503.
@@ -18,7 +20,7 @@ from ..breaker import CircuitBreaker, CircuitOpen
 
 
 class StoreUnavailable(RuntimeError):
-    """The auth state store could not be reached or did not answer."""
+    """The token store could not be reached or did not answer."""
 
     retry_after = 1  # seconds: the breaker lets a probe through within a second
 
@@ -27,7 +29,7 @@ class StoreUnavailable(RuntimeError):
 Entry = tuple[str, str, "float | None"]
 
 
-class StateStore(ABC):
+class TokenStore(ABC):
     kind: str
 
     @abstractmethod
@@ -65,11 +67,11 @@ class StateStore(ABC):
         return self.kind
 
 
-class GuardedStore(StateStore):
+class GuardedStore(TokenStore):
     """A backend behind a circuit breaker: once it has failed ``BREAKER_FAILURES`` times in a row,
     calls fail at once (``StoreUnavailable``) until a probe a moment later finds it back."""
 
-    def __init__(self, inner: StateStore, breaker: CircuitBreaker):
+    def __init__(self, inner: TokenStore, breaker: CircuitBreaker):
         self.inner = inner
         self.breaker = breaker
         self.kind = inner.kind
@@ -108,7 +110,7 @@ class GuardedStore(StateStore):
         return self.inner.describe()
 
 
-def create_backend(app: Flask) -> StateStore:
+def create_backend(app: Flask) -> TokenStore:
     kind = app.config["BLACKLIST_STORAGE_TYPE"]
     if kind == "redis":
         from .redis_store import RedisStore
@@ -133,12 +135,12 @@ def create_store(app: Flask) -> GuardedStore:
     return GuardedStore(create_backend(app), breaker)
 
 
-def init_app(app: Flask) -> StateStore:
+def init_app(app: Flask) -> TokenStore:
     store = create_store(app)
-    app.extensions["auth_state"] = store
+    app.extensions["token_store"] = store
     app.extensions.setdefault("breakers", {})["token store"] = store.breaker
     return store
 
 
-def state_store() -> StateStore:
-    return current_app.extensions["auth_state"]
+def current_token_store() -> TokenStore:
+    return current_app.extensions["token_store"]

@@ -10,7 +10,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import Entry, StateStore, StoreUnavailable
+from . import Entry, StoreUnavailable, TokenStore
 
 
 @contextmanager
@@ -25,7 +25,7 @@ def _ms(ttl: float) -> int:
     return max(1, math.ceil(ttl * 1000))
 
 
-class RedisStore(StateStore):
+class RedisStore(TokenStore):
     kind = "redis"
 
     def __init__(self, client: redis.Redis, prefix: str):

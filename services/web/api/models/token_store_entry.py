@@ -4,8 +4,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..extensions import db
 
 
-class AuthState(db.Model):
-    """Key-value rows behind BLACKLIST_STORAGE_TYPE=database; ``flask prune-tokens`` drops expired ones."""
+class TokenStoreEntry(db.Model):
+    """The token store's rows when BLACKLIST_STORAGE_TYPE=database; ``flask prune-tokens`` drops
+    expired ones. The table keeps the name the first migration gave it."""
 
     __tablename__ = "auth_state"
 

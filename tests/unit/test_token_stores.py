@@ -1,4 +1,4 @@
-"""The memory and database (SQLite) auth-state backends against the shared store contract."""
+"""The memory and database (SQLite) token store backends against the shared store contract."""
 
 import time
 from contextlib import contextmanager, nullcontext
@@ -15,7 +15,7 @@ def memory_app(app_factory):
 class TestMemoryStore(StoreContract):
     @pytest.fixture
     def store(self, memory_app):
-        return memory_app.extensions["auth_state"]
+        return memory_app.extensions["token_store"]
 
     @pytest.fixture
     def store_in_thread(self):
@@ -30,7 +30,7 @@ class TestDatabaseStoreOnSqlite(StoreContract):
     @pytest.fixture
     def store(self, app):
         with app.app_context():
-            yield app.extensions["auth_state"]
+            yield app.extensions["token_store"]
 
     @pytest.fixture
     def store_in_thread(self, app):

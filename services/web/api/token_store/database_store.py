@@ -1,6 +1,6 @@
 """Database backend: the ``auth_state`` table, on its own short transactions.
 
-Each call takes its own connection from the engine, so auth state is committed at once and never
+Each call takes its own connection from the engine, so the token store's state is committed at once and never
 mixed into the request's ORM session. Upserts use ``ON CONFLICT``, which Postgres and SQLite share.
 """
 
@@ -15,10 +15,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..database import DATABASE_UNAVAILABLE
 from ..extensions import db
-from ..models import AuthState
-from . import Entry, StateStore, StoreUnavailable
+from ..models import TokenStoreEntry
+from . import Entry, StoreUnavailable, TokenStore
 
-table = AuthState.__table__
+table = TokenStoreEntry.__table__
 INSERT_FOR_DIALECT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
@@ -26,7 +26,7 @@ def _live(now: float):
     return or_(table.c.expires_at.is_(None), table.c.expires_at > now)
 
 
-class DatabaseStore(StateStore):
+class DatabaseStore(TokenStore):
     kind = "database"
 
     def __init__(self, clock=time.time):

@@ -6,10 +6,10 @@ import threading
 import time
 from collections.abc import Sequence
 
-from . import Entry, StateStore
+from . import Entry, TokenStore
 
 
-class MemoryStore(StateStore):
+class MemoryStore(TokenStore):
     kind = "memory"
 
     def __init__(self, clock=time.time):
