@@ -29,7 +29,6 @@ MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 DEVELOPMENT_NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache", "Expires": "0"}
 
 log = logging.getLogger(__name__)
-register_jwt_callbacks(jwt)
 
 
 def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
@@ -44,6 +43,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     database.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     jwt.init_app(app)
+    register_jwt_callbacks(jwt)
     token_store.init_app(app)
     passwords.init_app(app)
     principal.init_app(app)

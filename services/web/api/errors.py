@@ -91,6 +91,10 @@ CHALLENGE_DESCRIPTION = {
 }
 
 
+def api_error_response(error: ApiError):
+    return error_response(error.status, error.code, error.message, error.details, error.headers)
+
+
 def bearer_challenge(code: str) -> str:
     """RFC 6750 challenge: bare when no token came, ``invalid_token`` when one was refused."""
     if code in {"unauthorized", "invalid_credentials"}:
@@ -140,9 +144,7 @@ class JsonErrorApi(Api):
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def handle_api_error(error: ApiError):
-        return error_response(error.status, error.code, error.message, error.details, error.headers)
+    app.register_error_handler(ApiError, api_error_response)
 
     def unavailable(what: str, cause: BaseException, retry_after: int) -> object:
         # The cause (host names, driver messages) goes to the log with the request id, not to the

@@ -14,7 +14,7 @@ import jwt
 from flask import current_app, g, request
 from werkzeug.local import LocalProxy
 
-from ..errors import ApiError
+from . import token_errors
 from .principal import Principal, load_principal
 from .revocation import session_state
 
@@ -24,12 +24,12 @@ REQUIRED_CLAIMS = ["exp", "iat", "nbf", "jti", "sub", "type", "fam", "ver"]
 def bearer_token() -> str:
     header = request.headers.get("Authorization")
     if not header:
-        raise ApiError(401, "unauthorized", "Authentication required: Missing Authorization Header")
+        raise token_errors.missing("Missing Authorization Header")
     scheme, _, token = header.partition(" ")
     if scheme != "Bearer":
-        raise ApiError(401, "unauthorized", "Authentication required: expected 'Authorization: Bearer <JWT>'")
+        raise token_errors.missing("expected 'Authorization: Bearer <JWT>'")
     if not token.strip():
-        raise ApiError(401, "token_invalid", "Invalid token: the Authorization header has no token")
+        raise token_errors.invalid("the Authorization header has no token")
     return token.strip()
 
 
@@ -44,11 +44,11 @@ def decode_access_token(token: str) -> dict:
             options={"require": REQUIRED_CLAIMS},
         )
     except jwt.ExpiredSignatureError:
-        raise ApiError(401, "token_expired", "Token has expired") from None
+        raise token_errors.expired() from None
     except jwt.InvalidTokenError as error:
-        raise ApiError(401, "token_invalid", f"Invalid token: {why_invalid(error)}") from None
+        raise token_errors.invalid(why_invalid(error)) from None
     if claims["type"] != "access":
-        raise ApiError(401, "token_invalid", "Invalid token: only access tokens are allowed here")
+        raise token_errors.invalid("only access tokens are allowed here")
     return claims
 
 
@@ -74,10 +74,10 @@ def access_token_required(view):
         claims = decode_access_token(bearer_token())
         state = session_state(claims)  # fails closed: StoreUnavailable becomes a 503
         if state.revoked:
-            raise ApiError(401, "token_revoked", "Token has been revoked")
+            raise token_errors.revoked()
         principal = load_principal(int(claims["sub"]), state.profile, current_app.config["PROFILE_CACHE_SECONDS"])
         if principal is None:
-            raise ApiError(401, "token_invalid", "The token's user no longer exists or is disabled")
+            raise token_errors.user_gone()
         g.access_claims = claims
         g.principal = principal
         return view(*args, **kwargs)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from flask import current_app
 from flask_jwt_extended import JWTManager
 
-from ..errors import error_response, printable
+from ..errors import api_error_response
+from . import token_errors
 from .principal import load_principal
 from .revocation import is_revoked, session_state
 
@@ -30,30 +31,29 @@ def register_jwt_callbacks(jwt: JWTManager) -> None:
 
     @jwt.unauthorized_loader
     def missing_token(reason):
-        return error_response(401, "unauthorized", f"Authentication required: {printable(reason)}")
+        return api_error_response(token_errors.missing(reason))
 
     @jwt.invalid_token_loader
     def invalid_token(reason):
-        # Malformed, tampered, wrong type, wrong algorithm, not yet valid. The library's reason may
-        # quote the token: kept to printable text, and never in a header.
-        return error_response(401, "token_invalid", f"Invalid token: {printable(reason)}")
+        # Malformed, tampered, wrong type, wrong algorithm, not yet valid.
+        return api_error_response(token_errors.invalid(reason))
 
     @jwt.expired_token_loader
     def expired_token(_header, _claims):
-        return error_response(401, "token_expired", "Token has expired")
+        return api_error_response(token_errors.expired())
 
     @jwt.revoked_token_loader
     def revoked_token(_header, _claims):
-        return error_response(401, "token_revoked", "Token has been revoked")
+        return api_error_response(token_errors.revoked())
 
     @jwt.needs_fresh_token_loader
     def needs_fresh_token(_header, _claims):
-        return error_response(401, "token_invalid", "A fresh token is required")
+        return api_error_response(token_errors.invalid("a fresh token is required"))
 
     @jwt.token_verification_failed_loader
     def verification_failed(_header, _claims):
-        return error_response(401, "token_invalid", "Token claims failed verification")
+        return api_error_response(token_errors.invalid("its claims failed verification"))
 
     @jwt.user_lookup_error_loader
     def user_gone(_header, _claims):
-        return error_response(401, "token_invalid", "The token's user no longer exists or is disabled")
+        return api_error_response(token_errors.user_gone())

@@ -16,7 +16,6 @@ from datetime import datetime
 
 from flask import Flask
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import Permission, Role, User
@@ -83,23 +82,25 @@ def forget_profiles(user_ids) -> None:
 
 def init_app(app: Flask) -> None:
     """Forget a user's cached profile once a change to that user commits (not before: a request
-    between the flush and the commit would cache the old row again)."""
-    if getattr(init_app, "listening", False):
-        return
+    between the flush and the commit would cache the old row again). The listeners are on the app's
+    own sessions (``db.session``), not every SQLAlchemy session in the process."""
+    if event.contains(db.session, "after_commit", forget_changed_users):
+        return  # a second app in the same process shares ``db``
+    event.listen(db.session, "after_flush", remember_changed_users)
+    event.listen(db.session, "after_commit", forget_changed_users)
+    event.listen(db.session, "after_rollback", discard_changed_users)
 
-    @event.listens_for(Session, "after_flush")
-    def remember_changed_users(session, _context):
-        changed = {obj.id for obj in (*session.dirty, *session.deleted) if isinstance(obj, User)}
-        session.info.setdefault("changed_users", set()).update(changed)
 
-    @event.listens_for(Session, "after_commit")
-    def forget_changed_users(session):
-        changed = session.info.pop("changed_users", None)
-        if changed:
-            forget_profiles(changed)
+def remember_changed_users(session, _context) -> None:
+    changed = {obj.id for obj in (*session.dirty, *session.deleted) if isinstance(obj, User)}
+    session.info.setdefault("changed_users", set()).update(changed)
 
-    @event.listens_for(Session, "after_rollback")
-    def discard_changed_users(session):
-        session.info.pop("changed_users", None)
 
-    init_app.listening = True
+def forget_changed_users(session) -> None:
+    changed = session.info.pop("changed_users", None)
+    if changed:
+        forget_profiles(changed)
+
+
+def discard_changed_users(session) -> None:
+    session.info.pop("changed_users", None)

@@ -8,7 +8,7 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import Role, User
 from ..schemas import ErrorSchema, UserSchema
-from . import throttle
+from . import throttle, token_errors
 from .access import access_token_required, current_claims
 from .passwords import get_passwords
 from .revocation import Spend, current_version, revoke_all_for_user, revoke_session, spend_refresh_token
@@ -81,7 +81,7 @@ def refresh():
     claims = get_jwt()
     from_cookie = get_jwt_request_location() == "cookies"
     if spend_refresh_token(claims) is Spend.REUSED:
-        raise ApiError(401, "token_revoked", "Refresh token was already used; the session has been revoked")
+        raise token_errors.revoked("Refresh token was already used; the session has been revoked")
     pair = issue_token_pair(claims["sub"], family=claims["fam"], version=claims["ver"])
     return token_response(pair, in_cookie=from_cookie)
 
