@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 import requests
 from contract import Api
-from docker_env import base_image, docker_client_or_skip, docker_required, ensure_image
-from paths import REPO_ROOT
-from ports import free_port
+from docker_env import base_image, docker_client_or_skip, ensure_image, missing
+
+from harness.paths import REPO_ROOT
+from harness.ports import free_port
+from harness.stacks import remove_project
 
 PROJECT = "flask-stack-test"
 
@@ -26,14 +28,7 @@ PROJECT = "flask-stack-test"
 def compose_v2_or_skip() -> None:
     result = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
     if result.returncode != 0:
-        message = "Compose v2 (`docker compose`) is missing; `make compose-plugin` installs it"
-        if docker_required():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-
-
-def remove_project(*flags: str) -> None:
-    subprocess.run([str(REPO_ROOT / "compose/scripts/remove-project.sh"), *flags, PROJECT], capture_output=True)
+        missing("Compose v2 (`docker compose`) is missing; `make compose-plugin` installs it")
 
 
 @dataclass
@@ -125,7 +120,7 @@ def stack(compose_ready, compose_files, stack_settings, tmp_path_factory):
     os.environ.update(
         COMPOSE_PROJECT_NAME=PROJECT, HTTP_PORT=str(http_port), HTTPS_PORT=str(https_port), **stack_settings
     )
-    remove_project("--volumes")
+    remove_project(PROJECT)
     compose = DockerCompose(REPO_ROOT, compose_file_name=compose_files, build=True, wait=True)
     ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
     stack = Stack(compose, http_port, https_port, ca_file)
@@ -137,4 +132,4 @@ def stack(compose_ready, compose_files, stack_settings, tmp_path_factory):
     ca_text, _, _ = compose.exec_in_container(["cat", "/etc/nginx/certs/ca.pem"], service_name="nginx")
     ca_file.write_text(ca_text)
     yield stack
-    remove_project("--volumes")
+    remove_project(PROJECT)

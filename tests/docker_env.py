@@ -4,10 +4,12 @@ images selected in .env, and cleanup of containers earlier runs left behind."""
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 import pytest
 from dotenv import dotenv_values
-from paths import REPO_ROOT
+
+from harness.paths import REPO_ROOT
 
 # Ryuk, the reaper container, would have to be pulled; leftovers are removed by our label instead.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
@@ -27,8 +29,11 @@ def base_image(name: str) -> str:
     raise KeyError(name)
 
 
-def docker_required() -> bool:
-    return os.environ.get("REQUIRE_DOCKER") == "1"
+def missing(message: str) -> NoReturn:
+    """Something a Docker-backed test needs is not here: a skip, or under REQUIRE_DOCKER=1 (CI) a failure."""
+    if os.environ.get("REQUIRE_DOCKER") == "1":
+        pytest.fail(f"REQUIRE_DOCKER=1 but {message}", pytrace=False)
+    pytest.skip(message)
 
 
 def docker_client_or_skip():
@@ -39,10 +44,7 @@ def docker_client_or_skip():
         client = docker.from_env()
         client.ping()
     except Exception as error:  # noqa: BLE001 - any failure to reach the engine means the same thing here
-        message = f"no Docker engine reachable ({type(error).__name__}: {error})"
-        if docker_required():
-            pytest.fail(f"REQUIRE_DOCKER=1 but {message}", pytrace=False)
-        pytest.skip(message)
+        missing(f"no Docker engine reachable ({type(error).__name__}: {error})")
     return client
 
 
@@ -52,10 +54,7 @@ def ensure_image(client, image: str) -> None:
     try:
         client.images.get(image)
     except docker.errors.ImageNotFound:
-        message = f"image {image} is not here; `make images` builds local stand-ins where nothing can be pulled"
-        if docker_required():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing(f"image {image} is not here; `make images` builds local stand-ins where nothing can be pulled")
 
 
 def remove_leftovers(client) -> None:

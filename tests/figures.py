@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from paths import REPO_ROOT
+from harness.paths import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 

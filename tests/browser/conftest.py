@@ -10,26 +10,16 @@ import shutil
 import subprocess
 
 import pytest
-from docker_env import docker_required
-from paths import REPO_ROOT
+from docker_env import missing
+
+from harness.paths import REPO_ROOT
 
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        item.add_marker(pytest.mark.docker)
 
 
 @pytest.fixture(scope="session")
 def compose_files() -> list[str]:
     return ["docker-compose.yml", "compose/test-browser.yml"]
-
-
-def missing(message: str):
-    if docker_required():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -13,15 +13,10 @@ import requests
 from api import create_app
 from api.cli import create_admin_command
 from contract import PASSWORD
-from paths import REPO_ROOT
-from polling import until
-from ports import free_port
 
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "stack" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.docker)
+from harness.paths import REPO_ROOT
+from harness.polling import until
+from harness.ports import free_port
 
 
 @pytest.fixture(scope="session")

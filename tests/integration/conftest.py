@@ -11,15 +11,10 @@ from api import create_app
 from api.cli import deploy_command
 from contract import Api
 from docker_env import LABELS, base_image, docker_client_or_skip, ensure_image, remove_leftovers
-from ports import free_port
+
+from harness.ports import free_port
 
 PG_USER, PG_PASSWORD = "app", "integration-test-password"
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "integration" in str(item.path):
-            item.add_marker(pytest.mark.docker)
 
 
 @pytest.fixture(scope="session")

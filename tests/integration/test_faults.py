@@ -7,7 +7,8 @@ from api import create_app
 from api.extensions import db
 from conftest import postgres_url
 from contract import Api, assert_error
-from polling import until
+
+from harness.polling import until
 
 
 def test_redis_down_means_503_then_recovery_without_restart(api, redis_server):

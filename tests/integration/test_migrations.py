@@ -10,8 +10,9 @@ from alembic.migration import MigrationContext
 from api import create_app
 from api.extensions import db
 from flask_migrate import downgrade, upgrade
-from paths import WEB_DIR
 from sqlalchemy.exc import IntegrityError
+
+from harness.paths import WEB_DIR
 
 
 def tables(url):

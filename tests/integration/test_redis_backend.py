@@ -8,8 +8,9 @@ import jwt as pyjwt
 import pytest
 import redis
 from api.token_store.redis_store import RedisStore
-from polling import until
 from store_contract import StoreContract
+
+from harness.polling import until
 
 
 def claims_of(token):

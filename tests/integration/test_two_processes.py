@@ -9,8 +9,9 @@ import time
 import pytest
 import requests
 from contract import Api, assert_error
-from paths import WEB_DIR
-from ports import free_port
+
+from harness.paths import WEB_DIR
+from harness.ports import free_port
 
 
 def start_gunicorn(settings, workers=2):

@@ -3,7 +3,8 @@
 import pytest
 from api import create_app
 from api.config import ConfigError, load_config, resolve_mode
-from paths import ENV_DIR
+
+from harness.paths import ENV_DIR
 
 STRONG = "k7Qx2vN9pL4mR8sT1wY6zB3cF5hJ0dGa"  # 32 random-looking bytes
 STRONG_2 = "Vb8nM2xZ5qW7eR1tY4uI9oP3aS6dF0gH"

@@ -1,6 +1,6 @@
 """The deployer's phases against a fake Docker, nginx and git (the outside world), each step made to
 fail in turn: what serves afterwards, and what the ledger says. The real thing runs in the system
-tier (test_6_push_to_deploy.py)."""
+tier (test_push_to_deploy.py)."""
 
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 from api.logs import OncePerSignature
 from contract import assert_error
-from polling import until
-from ports import free_port
+
+from harness.polling import until
+from harness.ports import free_port
 
 
 def test_a_plain_request_id_is_echoed(client):

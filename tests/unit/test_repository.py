@@ -4,7 +4,8 @@ import hashlib
 import re
 
 from build_spa import build
-from paths import REPO_ROOT
+
+from harness.paths import REPO_ROOT
 
 SPA_DIR = REPO_ROOT / "services/nginx/spa"
 

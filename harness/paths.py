@@ -1,4 +1,4 @@
-"""Where things are in the repository, for every test tier."""
+"""Where things are in the repository."""
 
 from pathlib import Path
 

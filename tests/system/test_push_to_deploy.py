@@ -24,10 +24,12 @@ from figures import record
 from hook.deployer import PREPARE, SETTLE, SWITCH
 from hook.ledger import FINISHED
 from hook.signatures import sign
-from paths import REPO_ROOT
-from polling import until
-from ports import free_port
 from traffic import Traffic
+
+from harness.paths import REPO_ROOT
+from harness.polling import until
+from harness.ports import free_port
+from harness.stacks import containers, remove_project
 
 PROJECT = "flask-stack-deploytest"
 REPOSITORY = "acme/flask-stack"
@@ -135,9 +137,7 @@ class Deploy:
         )
 
     def web_containers(self) -> list:
-        return docker.from_env().containers.list(
-            filters={"label": [f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=web"]}
-        )
+        return containers(PROJECT, "web")
 
 
 def break_healthz(source: Path) -> None:
@@ -187,7 +187,7 @@ def project_gateway() -> str:
 def deploy(compose_ready, tmp_path_factory):
     home = tmp_path_factory.mktemp("push-to-deploy")
     d = Deploy(home)
-    subprocess.run([str(REPO_ROOT / "compose/scripts/remove-project.sh"), "--volumes", PROJECT], capture_output=True)
+    remove_project(PROJECT)
     # GitHub's stand-in: a bare repository with the project's committed tree on main.
     git(home, "clone", "-q", str(REPO_ROOT), str(d.source))
     git(home, "init", "-q", "--bare", str(d.origin))
@@ -213,9 +213,7 @@ def deploy(compose_ready, tmp_path_factory):
     result = d.make("prod")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     d.https = f"https://localhost:{https_port}"
-    nginx = docker.from_env().containers.list(
-        filters={"label": [f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=nginx"]}
-    )[0]
+    (nginx,) = containers(PROJECT, "nginx")
     d.ca_file = str(home / "ca.pem")
     Path(d.ca_file).write_bytes(nginx.exec_run(["cat", "/run/nginx/tls/ca.pem"]).output)
     # The deployer fetches from the stand-in over the network, as it would from GitHub.
@@ -243,7 +241,7 @@ def deploy(compose_ready, tmp_path_factory):
     d.user_token = Api(session, d.https).tokens(user)["access_token"]
     yield d
     d.daemon.terminate()
-    subprocess.run([str(REPO_ROOT / "compose/scripts/remove-project.sh"), "--volumes", PROJECT], capture_output=True)
+    remove_project(PROJECT)
 
 
 def failures_beside_steps(traffic: Traffic, *deploys: dict) -> str:

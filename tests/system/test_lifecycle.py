@@ -5,7 +5,8 @@ import subprocess
 import uuid
 
 import docker
-from paths import REPO_ROOT
+
+from harness.paths import REPO_ROOT
 
 
 def test_registered_users_survive_down_and_up(stack):

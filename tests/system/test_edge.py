@@ -1,5 +1,5 @@
 """The edge: TLS verified against the generated CA, HTTP -> HTTPS, HTTP/2, security headers, the SPA,
-nginx's own errors as JSON. (Files are numbered: later ones stop and restart parts of the stack.)"""
+nginx's own errors as JSON."""
 
 import json
 import re
@@ -10,7 +10,8 @@ import time
 import pytest
 import requests
 from contract import assert_error, assert_security_headers, json_of
-from paths import REPO_ROOT
+
+from harness.paths import REPO_ROOT
 
 SPA_DIR = REPO_ROOT / "services/nginx/spa"
 

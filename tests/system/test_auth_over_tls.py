@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from contract import assert_error, bearer, json_of
-from polling import until
+
+from harness.polling import until
 
 
 def test_register_login_me_refresh_reuse_logout(stack):

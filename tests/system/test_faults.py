@@ -5,8 +5,9 @@ import uuid
 
 from contract import assert_error, assert_security_headers, bearer, json_of
 from figures import record
-from polling import until
 from traffic import Traffic, percentile
+
+from harness.polling import until
 
 REPORT = "faults"  # test-artifacts/faults.json
 

@@ -1,0 +1,112 @@
+"""The production compose stack as its own project (generated secrets, ports of its own), for the
+tests and the benchmark; and the one way to remove what a project started."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import docker
+
+from harness.paths import REPO_ROOT
+from harness.ports import free_port
+
+REMOVE_PROJECT = REPO_ROOT / "compose/scripts/remove-project.sh"
+
+
+def remove_project(project: str, volumes: bool = True) -> None:
+    """Every container, network (and volume) of ``project``, whether or not its files still exist."""
+    subprocess.run([str(REMOVE_PROJECT), *(["--volumes"] if volumes else []), project], capture_output=True)
+
+
+def containers(project: str, service: str) -> list:
+    """The running containers of one service of ``project``."""
+    return docker.from_env().containers.list(
+        filters={"label": [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]}
+    )
+
+
+class StackFailed(RuntimeError):
+    """The stack did not come up; the message holds compose's complaint and the services' last logs."""
+
+
+class ProductionStack:
+    """docker-compose.prod.yml (plus ``overlays``) as project ``project``, its settings and secrets
+    in ``home`` as `make secrets` writes them, on free ports, with a temporary certificate."""
+
+    def __init__(
+        self, project: str, home: Path, overlays: Sequence[str] = (), settings: Mapping[str, str] | None = None
+    ):
+        self.project = project
+        self.home = home
+        self.overlays = tuple(overlays)
+        self.env_file = home / "env.production"
+        self.secrets_dir = home / "secrets"
+        self.ca_file = home / "ca.pem"
+        self.http_port, self.https_port = free_port(), free_port()
+        self.settings = {
+            "PROD_ENV_FILE": str(self.env_file),
+            "HTTP_PORT": str(self.http_port),
+            "HTTPS_PORT": str(self.https_port),
+            "TLS_CERTS_DIR": str(home / "certs"),
+            "ACME_WEBROOT": str(home / "acme"),
+            **(settings or {}),
+        }
+
+    @property
+    def https(self) -> str:
+        return f"https://localhost:{self.https_port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://localhost:{self.http_port}"
+
+    @property
+    def command(self) -> list[str]:
+        env_files = [
+            arg for path in (REPO_ROOT / ".env", self.env_file) if path.exists() for arg in ("--env-file", str(path))
+        ]
+        files = [arg for name in ("docker-compose.prod.yml", *self.overlays) for arg in ("-f", name)]
+        return ["docker", "compose", "-p", self.project, *env_files, *files]
+
+    @property
+    def environment(self) -> dict[str, str]:
+        # The shell's variables win over --env-file: drop what another stack's run may have set.
+        env = {k: v for k, v in os.environ.items() if k not in {"COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"}}
+        return {**env, "COMPOSE_PROFILES": "", **self.settings}
+
+    def compose(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*self.command, *args], cwd=REPO_ROOT, env=self.environment, capture_output=True, text=True, check=check
+        )
+
+    def up(self) -> None:
+        for folder in ("certs", "acme"):
+            (self.home / folder).mkdir(exist_ok=True)
+        subprocess.run(
+            [str(REPO_ROOT / "compose/scripts/make-secrets.sh"), str(self.env_file)], check=True, capture_output=True
+        )
+        remove_project(self.project)
+        started = self.compose("up", "-d", "--build", "--wait")
+        if started.returncode != 0:
+            logs = self.compose("logs", "--tail=40").stdout
+            self.down()
+            raise StackFailed(f"the production stack did not come up: {started.stderr[-3000:]}\n{logs[-4000:]}")
+        # Until real certificates are mounted, nginx serves one its own CA signed.
+        self.ca_file.write_bytes(self.container("nginx").exec_run(["cat", "/run/nginx/tls/ca.pem"]).output)
+
+    def down(self) -> None:
+        remove_project(self.project)
+
+    def container(self, service: str):
+        (found,) = containers(self.project, service)
+        return found
+
+    def __enter__(self) -> ProductionStack:
+        self.up()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.down()
