@@ -205,11 +205,11 @@ lock: venv ## Re-resolve the pinned requirements (with hashes) from the *.in fil
 OHA_VERSION := 1.16.0
 bench: venv docker-ready bench-tools ## Measure the production stack; write docs/benchmarks.md (~7 min)
 	$(call say,benchmarking (the production stack runs as project flask-stack-bench meanwhile))
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench
 
 bench-sweep: venv docker-ready bench-tools ## Compare gunicorn worker classes and counts; docs/benchmarks-workers.md
 	$(call say,sweeping gunicorn configurations)
-	$(BIN)/python bench/run.py --sweep --rounds 3 --seconds 5
+	$(BIN)/python -m bench --sweep --rounds 3 --seconds 5
 
 bench-tools: ## Install wrk (Debian) and build oha (cargo) for the benchmark
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \

@@ -1,0 +1,1 @@
+"""`make bench`: the production stack measured; see __main__.py."""

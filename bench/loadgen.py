@@ -1,0 +1,175 @@
+"""The load generators: wrk for throughput (pinned to one core), oha at a fixed rate with latency
+correction for the tail (wrk's own percentiles suffer from coordinated omission)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.stack import log, run
+from harness.paths import REPO_ROOT
+
+WRK_SCRIPT = REPO_ROOT / "bench" / "wrk.lua"
+LOADGEN_CPU = os.environ.get("BENCH_LOADGEN_CPU", "0")
+FIXED_RATE_CAP = 2000  # requests/s
+SETTLE_SECONDS = 3
+CONNECTIONS = 64
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    url: str
+    method: str = "GET"
+    headers: tuple[str, ...] = ()
+    body: str = ""
+    connections: int = CONNECTIONS
+
+
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    failures: int
+
+
+def wrk(scenario: Scenario, seconds: float) -> Run:
+    env = {
+        **os.environ,
+        "BENCH_METHOD": scenario.method,
+        "BENCH_BODY": scenario.body,
+        "BENCH_HEADERS": "\n".join(scenario.headers),
+    }
+    argv = [
+        "taskset",
+        "-c",
+        LOADGEN_CPU,
+        "wrk",
+        "-t",
+        "1",
+        "-c",
+        str(scenario.connections),
+        "-d",
+        f"{math.ceil(seconds)}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(WRK_SCRIPT),
+        scenario.url,
+    ]
+    output = run(argv, env=env).stdout
+    summary = json.loads(output.split("BENCH_JSON ", 1)[1].splitlines()[0])
+    failures = sum(summary[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
+    return Run(
+        summary["requests"] / (summary["duration_us"] / 1e6),
+        summary["p50_us"] / 1000,
+        summary["p99_us"] / 1000,
+        summary["requests"],
+        failures,
+    )
+
+
+def oha_binary() -> str | None:
+    for candidate in (os.environ.get("OHA"), str(REPO_ROOT / "build/oha/bin/oha"), shutil.which("oha")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def oha_fixed_rate(scenario: Scenario, rate: int, seconds: int) -> dict:
+    """Latency at a fixed request rate, measured from when each request was due (no coordinated omission)."""
+    argv = [
+        "taskset",
+        "-c",
+        LOADGEN_CPU,
+        oha_binary(),
+        "-z",
+        f"{seconds}s",
+        "-c",
+        str(scenario.connections),
+        "-q",
+        str(rate),
+        "--latency-correction",
+        "--wait-ongoing-requests-after-deadline",
+        "--no-tui",
+        "--insecure",
+        "--output-format",
+        "json",
+        "-m",
+        scenario.method,
+    ]
+    for header in scenario.headers:
+        argv += ["-H", header]
+    if scenario.body:
+        argv += ["-d", scenario.body]
+    report = json.loads(run([*argv, scenario.url]).stdout)
+    statuses = {int(code): count for code, count in report.get("statusCodeDistribution", {}).items()}
+    return {
+        "rate": rate,
+        "p50_ms": report["latencyPercentiles"]["p50"] * 1000,
+        "p99_ms": report["latencyPercentiles"]["p99"] * 1000,
+        "requests": sum(statuses.values()),
+        "non_2xx": sum(count for code, count in statuses.items() if not 200 <= code < 300)
+        + sum(report.get("errorDistribution", {}).values()),
+    }
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    scenario: Scenario
+    during: Scenario | None = None  # a second load running meanwhile (the login flood)
+
+
+def rounds_of(steps: list[Step], rounds: int, seconds: float) -> tuple[dict[str, list[Run]], list[Run]]:
+    """Every step in turn, ``rounds`` times: scenarios compared with each other were measured side by
+    side, so drift on a shared machine hits both. Returns the runs by key, and the background runs."""
+    runs: dict[str, list[Run]] = {step.key: [] for step in steps}
+    background_runs: list[Run] = []
+    for number in range(rounds):
+        for step in steps:
+            if step.during is None:
+                runs[step.key].append(wrk(step.scenario, seconds))
+                continue
+            with Background(step.during, seconds) as background:
+                runs[step.key].append(wrk(step.scenario, seconds))
+            background_runs.append(background.result)
+            time.sleep(SETTLE_SECONDS)  # the flood's last requests finish before the next measurement
+        log(f"  round {number + 1}: " + ", ".join(f"{k} {v[-1].rps:,.0f}" for k, v in runs.items()) + " req/s")
+    return runs, background_runs
+
+
+class Background:
+    """A second wrk running for the length of a `with` block (a login flood)."""
+
+    def __init__(self, scenario: Scenario, seconds: float):
+        self.scenario = scenario
+        self.seconds = seconds
+        self.result: Run | None = None
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+        time.sleep(0.5)  # let the flood build up before the measured run starts
+        return self
+
+    def _run(self):
+        self.result = wrk(self.scenario, self.seconds + 1)
+
+    def __exit__(self, *_):
+        self.thread.join()
+        return False
+
+
+def wrk_version() -> str:
+    result = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    return (result.stdout + result.stderr).splitlines()[0].split(" Copyright")[0]

@@ -1,0 +1,296 @@
+"""What the benchmark measures: the scenarios run in paired rounds, and what is not throughput
+(Argon2's cost, memory, refresh rotation under concurrency, versions, the machine)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+import requests
+
+from bench.loadgen import FIXED_RATE_CAP, Run, Scenario, Step, oha_binary, oha_fixed_rate, rounds_of, wrk, wrk_version
+from bench.profile import profile_protected
+from bench.stack import PASSWORD, BenchStack, log, run
+
+
+def argon2_cost_ms(stack: BenchStack) -> dict:
+    code = (
+        "import time; from api.config import load_config; from argon2 import PasswordHasher\n"
+        "c = load_config()\n"
+        "ph = PasswordHasher(time_cost=c.ARGON2_TIME_COST, memory_cost=c.ARGON2_MEMORY_COST, "
+        "parallelism=c.ARGON2_PARALLELISM)\n"
+        "h = ph.hash('x' * 20); n = 20; t = time.perf_counter()\n"
+        "for _ in range(n): ph.verify(h, 'x' * 20)\n"
+        "print(f'{(time.perf_counter() - t) / n * 1000:.1f} {c.ARGON2_TIME_COST} {c.ARGON2_MEMORY_COST} "
+        "{c.ARGON2_PARALLELISM}')\n"
+    )
+    ms, t, m, p = stack.python_in_web(code).split()[-4:]
+    return {"verify_ms": float(ms), "time_cost": int(t), "memory_kib": int(m), "parallelism": int(p)}
+
+
+def memory(stack: BenchStack) -> dict:
+    container = stack.container("web")
+    stats = container.stats(stream=False)
+    usage = stats["memory_stats"]["usage"] - stats["memory_stats"].get("stats", {}).get("cache", 0)
+    code = (
+        "import os, json\n"
+        "rows = []\n"
+        "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    try:\n"
+        "        cmd = open(f'/proc/{pid}/cmdline').read()\n"
+        "        if 'bin/gunicorn' not in cmd or int(pid) == os.getpid(): continue\n"
+        "        rollup = open(f'/proc/{pid}/smaps_rollup').read().splitlines()[1:]\n"
+        "        ppid = open(f'/proc/{pid}/stat').read().split()[3]\n"
+        "    except OSError: continue  # gone meanwhile\n"
+        "    fields = dict(l.split(':', 1) for l in rollup)\n"
+        "    rows.append({'pid': int(pid), 'master': ppid == '0', 'rss_kib': int(fields['Rss'].split()[0]),\n"
+        "                 'pss_kib': int(fields['Pss'].split()[0])})\n"
+        "print(json.dumps(rows))\n"
+    )
+    processes = json.loads(stack.python_in_web(code).strip().splitlines()[-1])
+    workers = [p for p in processes if not p["master"]]
+    return {
+        "container_mib": round(usage / 2**20, 1),
+        "workers": len(workers),
+        "worker_rss_mib": round(statistics.median(p["rss_kib"] for p in workers) / 1024, 1),
+        "worker_pss_mib": round(statistics.median(p["pss_kib"] for p in workers) / 1024, 1),
+        "master_rss_mib": round(sum(p["rss_kib"] for p in processes if p["master"]) / 1024, 1),
+    }
+
+
+def all_container_memory(stack: BenchStack) -> dict:
+    result = {}
+    for service in ("nginx", "web", "db", "redis"):
+        stats = stack.container(service).stats(stream=False)["memory_stats"]
+        result[service] = round((stats["usage"] - stats.get("stats", {}).get("cache", 0)) / 2**20, 1)
+    return result
+
+
+def refresh_under_concurrency(stack: BenchStack, seconds: float, users: int = 16) -> dict:
+    """Each user rotates its own chain as fast as it can; then a stampede on one token. Rotation
+    must neither lose a family (a good chain refused) nor duplicate one (two successors)."""
+    chains = [stack.login(f"rotate-{n}-{time.time_ns()}@bench.example")["refresh_token"] for n in range(users)]
+    outcomes: Counter = Counter()
+    deadline = time.monotonic() + seconds
+
+    def rotate(index: int) -> None:
+        session = requests.Session()
+        token = chains[index]
+        while time.monotonic() < deadline:
+            response = session.post(
+                f"{stack.direct}/api/auth/refresh", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
+            outcomes[response.status_code] += 1
+            if response.status_code != 200:
+                return
+            token = response.json()["refresh_token"]
+        chains[index] = token
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(users) as pool:
+        list(pool.map(rotate, range(users)))
+    elapsed = time.monotonic() - started
+    alive = sum(
+        requests.post(f"{stack.direct}/api/auth/refresh", headers={"Authorization": f"Bearer {t}"}, timeout=10).ok
+        for t in chains
+    )
+    # The stampede: one token, presented by many at once.
+    token = stack.login(f"stampede-{time.time_ns()}@bench.example")["refresh_token"]
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(
+            pool.map(
+                lambda _: (
+                    requests.post(
+                        f"{stack.direct}/api/auth/refresh", headers={"Authorization": f"Bearer {token}"}, timeout=10
+                    ).status_code
+                ),
+                range(16),
+            )
+        )
+    return {
+        "users": users,
+        "rotations": outcomes[200],
+        "refused": sum(outcomes.values()) - outcomes[200],
+        "rotations_per_s": outcomes[200] / elapsed,
+        "chains_alive_after": alive,
+        "stampede_successes": codes.count(200),
+        "stampede_refused": len(codes) - codes.count(200),
+    }
+
+
+def versions(stack: BenchStack) -> dict:
+    web = stack.container("web")
+    return {
+        "python": web.exec_run(["python", "--version"]).output.decode().strip(),
+        "gunicorn": web.exec_run(["gunicorn", "--version"]).output.decode().strip(),
+        "nginx": stack.container("nginx").exec_run(["nginx", "-v"]).output.decode().strip(),
+        "postgres": stack.container("db").exec_run(["postgres", "--version"]).output.decode().strip(),
+        "redis": stack.container("redis").exec_run(["redis-server", "--version"]).output.decode().split(" sha")[0],
+        "wrk": wrk_version(),
+        "oha": run([oha_binary(), "--version"]).stdout.strip() if oha_binary() else "not installed",
+        "images": {s: stack.container(s).image.tags[0] for s in ("web", "nginx", "db", "redis")},
+        "gunicorn_config": web.exec_run(
+            [
+                "python",
+                "-c",
+                "import runpy; s = runpy.run_path('gunicorn.conf.py'); "
+                "print(s['workers'], s['worker_class'], s['threads'])",
+            ]
+        )
+        .output.decode()
+        .split()[-3:],
+    }
+
+
+def machine() -> dict:
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(int(meminfo["MemTotal"].split()[0]) / 2**20, 1),
+        "kernel": platform.release(),
+        "docker": docker.from_env().version()["Version"],
+    }
+
+
+def measure(stack: BenchStack, rounds: int, seconds: float) -> dict:
+    index = requests.get(stack.https + "/", verify=False, timeout=10).text
+    asset = re.search(r'href="(/assets/favicon\.[0-9a-f]+\.svg)"', index)[1]  # the smallest hashed asset
+    asset_bytes = len(requests.get(stack.https + asset, verify=False, timeout=10).content)
+    token = stack.login("bench@bench.example")["access_token"]
+    body = json.dumps({"email": "bench@bench.example", "password": PASSWORD})
+    s = {
+        "ceiling": Scenario("nginx fixed 200 (HTTPS)", f"{stack.https}/edge-health"),
+        "ceiling_http": Scenario("nginx fixed 200 (plain HTTP)", f"http://localhost:{stack.http_port}/edge-health"),
+        "asset": Scenario(f"small hashed asset ({asset_bytes} B)", f"{stack.https}{asset}"),
+        "index": Scenario("index.html", f"{stack.https}/"),
+        "bare": Scenario("bare API through nginx", f"{stack.https}/api/healthz"),
+        "bare_direct": Scenario("bare API on gunicorn", f"{stack.direct}/api/healthz"),
+        "protected": Scenario(
+            "protected API through nginx", f"{stack.https}/api/users/me", headers=(f"Authorization: Bearer {token}",)
+        ),
+        "login": Scenario(
+            "login on gunicorn",
+            f"{stack.direct}/api/auth/login",
+            method="POST",
+            headers=("Content-Type: application/json",),
+            body=body,
+            connections=8,
+        ),
+    }
+    results: dict = {"machine": machine(), "versions": versions(stack), "rounds": rounds, "seconds": seconds}
+    results["memory_idle"] = memory(stack)
+    results["containers_idle_mib"] = all_container_memory(stack)
+    log("warming up")
+    for scenario in (s["bare"], s["protected"], s["asset"]):
+        wrk(scenario, 2)
+
+    log("the edge: hashed asset, index.html, nginx's fixed 200 over HTTPS and plain HTTP")
+    edge, _ = rounds_of(
+        [
+            Step("asset", s["asset"]),
+            Step("ceiling", s["ceiling"]),
+            Step("index", s["index"]),
+            Step("ceiling_http", s["ceiling_http"]),
+        ],
+        rounds,
+        seconds,
+    )
+    log("the API: bare through nginx, bare on gunicorn, protected through nginx, bare during a login flood")
+    api, floods = rounds_of(
+        [
+            Step("bare", s["bare"]),
+            Step("bare_direct", s["bare_direct"]),
+            Step("protected", s["protected"]),
+            Step("bare_flood", s["bare"], during=s["login"]),
+        ],
+        rounds,
+        seconds,
+    )
+    runs = {**edge, **api}
+    names = {**{key: sc.name for key, sc in s.items()}, "bare_flood": "bare API through nginx during a login flood"}
+    results["pairs"] = {key: paired(runs, names, a, b) for key, (a, b) in PAIRS.items()}
+    results["runs"] = {key: runs_summary(names[key], measured) for key, measured in runs.items()}
+    results["login_flood"] = {"login_rps": statistics.median(r.rps for r in floods)}
+
+    log("login on gunicorn")
+    login_run = wrk(s["login"], seconds + 4)
+    results["login"] = {**run_summary(login_run), "argon2": argon2_cost_ms(stack)}
+
+    log("tail latency at a fixed rate (oha, latency-corrected)")
+    results["fixed_rate"] = {}
+    for key in ("ceiling", "asset", "bare", "protected"):
+        # Half of what wrk measured, but no more than one oha thread drives with TLS, or the tail
+        # measured would be the load generator's.
+        rate = min(FIXED_RATE_CAP, max(50, int(statistics.median(r.rps for r in runs[key]) * 0.5)))
+        results["fixed_rate"][key] = {"name": s[key].name, **oha_fixed_rate(s[key], rate, math.ceil(seconds))}
+
+    log("refresh rotation under concurrency")
+    results["refresh"] = refresh_under_concurrency(stack, seconds)
+    log("profiling the protected endpoint (py-spy)")
+    results["profile"] = profile_protected(stack, s["protected"], math.ceil(seconds) + 2)
+    results["memory_loaded"] = memory(stack)
+    results["containers_loaded_mib"] = all_container_memory(stack)
+    results["scenarios"] = {key: sc.name for key, sc in s.items()}
+    return results
+
+
+def run_summary(r: Run) -> dict:
+    return {
+        "rps": round(r.rps, 1),
+        "p50_ms": round(r.p50_ms, 2),
+        "p99_ms": round(r.p99_ms, 2),
+        "requests": r.requests,
+        "failures": r.failures,
+    }
+
+
+def runs_summary(name: str, runs: list[Run]) -> dict:
+    return {
+        "name": name,
+        "rps_median": round(statistics.median(r.rps for r in runs), 1),
+        "p50_ms_median": round(statistics.median(r.p50_ms for r in runs), 2),
+        "p99_ms_median": round(statistics.median(r.p99_ms for r in runs), 2),
+        "requests": sum(r.requests for r in runs),
+        "failures": sum(r.failures for r in runs),
+    }
+
+
+def paired(runs: dict[str, list[Run]], names: dict[str, str], a: str, b: str) -> dict:
+    ratios = [x.rps / y.rps for x, y in zip(runs[a], runs[b], strict=True)]
+    return {
+        "a": names[a],
+        "b": names[b],
+        "ratio_median": round(statistics.median(ratios), 3),
+        "ratio_min": round(min(ratios), 3),
+        "ratio_max": round(max(ratios), 3),
+        "ratios": [round(r, 3) for r in ratios],
+    }
+
+
+# The ratios reported, each A ÷ B from runs in the same rounds.
+PAIRS = {
+    "protected_vs_bare": ("protected", "bare"),
+    "nginx_vs_direct": ("bare", "bare_direct"),
+    "static_vs_ceiling": ("asset", "ceiling"),
+    "bare_during_login_flood": ("bare_flood", "bare"),
+    "index_vs_ceiling": ("index", "ceiling"),
+    "https_vs_http": ("ceiling", "ceiling_http"),
+}

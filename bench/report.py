@@ -1,0 +1,146 @@
+"""docs/benchmarks.md from a run's figures (also `python -m bench --render` from the .json)."""
+
+from __future__ import annotations
+
+from bench.loadgen import CONNECTIONS, LOADGEN_CPU
+
+TARGETS = [
+    ("protected_vs_bare", "Protected ÷ bare API, both through nginx", 0.50),
+    ("nginx_vs_direct", "Bare API through nginx ÷ directly on gunicorn", 0.85),
+    ("static_vs_ceiling", "Hashed asset ÷ nginx's fixed-200 ceiling", 0.90),
+    ("bare_during_login_flood", "Bare API during a login flood ÷ alone", 0.50),
+    ("index_vs_ceiling", "index.html ÷ nginx's fixed-200 ceiling", None),
+    ("https_vs_http", "HTTPS ÷ plain HTTP (nginx fixed 200, kept-alive connections)", None),
+]
+
+
+def render(r: dict) -> str:
+    m, v = r["machine"], r["versions"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` ({r['command']}, {r['wall_seconds']} s). Every ratio is the median of {r['rounds']}"
+        f" paired runs (A then B, {r['seconds']:g} s each, {CONNECTIONS} connections, wrk pinned to CPU {LOADGEN_CPU}),"
+        " measured side by side in one run on the production compose stack.",
+        "",
+        f"**Machine**: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']},"
+        f" Docker {m['docker']}.",
+        f"**Versions**: {v['python']}, {v['gunicorn']} ({v['gunicorn_config'][0]} {v['gunicorn_config'][1]} workers"
+        f" × {v['gunicorn_config'][2]} threads), {v['nginx']}, {v['postgres']}, {v['redis']};"
+        f" load: {v['wrk']}, {v['oha']}.",
+        f"**Images**: {', '.join(f'{k} `{t}`' for k, t in v['images'].items())}.",
+        "",
+        "## Targets",
+        "",
+        "| ratio | goal | measured (median) | range | met |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for key, title, goal in TARGETS:
+        p = r["pairs"][key]
+        met = "—" if goal is None else ("yes" if p["ratio_median"] >= goal else "**no**")
+        lines.append(
+            f"| {title} | {f'≥ {goal:.2f}' if goal else 'reported'} | {p['ratio_median']:.2f} |"
+            f" {p['ratio_min']:.2f}–{p['ratio_max']:.2f} | {met} |"
+        )
+    lines += [
+        "",
+        "## Throughput (wrk)",
+        "",
+        "| scenario | req/s (median) | p50 ms | p99 ms (wrk) | requests | failed |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for side in r["runs"].values():
+        lines.append(
+            f"| {side['name']} | {side['rps_median']:,.0f} | {side['p50_ms_median']:.2f} |"
+            f" {side['p99_ms_median']:.2f} | {side['requests']:,} | {side['failures']} |"
+        )
+    lines += [
+        "",
+        "Failed means any connect, read, write or timeout error or a status of 400 or more.",
+        "",
+        "## Tail latency at a fixed rate (oha, latency-corrected)",
+        "",
+        "Each read scenario at half its measured throughput (at most 2,000 req/s, what one oha thread drives"
+        " over TLS here); latency counts from when each request was due,"
+        " so a stall shows in the tail instead of hiding it (wrk's percentiles suffer from coordinated omission).",
+        "",
+        "| scenario | rate (req/s) | p50 ms | p99 ms | requests | non-2xx or errors |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for fixed in r["fixed_rate"].values():
+        lines.append(
+            f"| {fixed['name']} | {fixed['rate']} | {fixed['p50_ms']:.2f} | {fixed['p99_ms']:.2f} |"
+            f" {fixed['requests']:,} | {fixed['non_2xx']} |"
+        )
+    login, argon = r["login"], r["login"]["argon2"]
+    refresh = r["refresh"]
+    lines += [
+        "",
+        "## Login and Argon2id",
+        "",
+        f"Login straight to gunicorn with 8 connections: **{login['rps']:.1f} logins/s**, p50 {login['p50_ms']:.0f} ms,"
+        f" p99 {login['p99_ms']:.0f} ms, {login['failures']} failed. One Argon2id verification (t={argon['time_cost']},"
+        f" m={argon['memory_kib']} KiB, p={argon['parallelism']}) costs **{argon['verify_ms']:.1f} ms** of CPU in the"
+        " web container: logins are dominated by it by design. During a login flood"
+        f" ({r['login_flood']['login_rps']:.1f} logins/s) the bare API kept"
+        f" {r['pairs']['bare_during_login_flood']['ratio_median']:.2f} of its throughput.",
+        "",
+        "## Refresh rotation under concurrency",
+        "",
+        f"{refresh['users']} users rotating their own refresh tokens at once, straight to gunicorn:"
+        f" {refresh['rotations']:,} rotations ({refresh['rotations_per_s']:.0f}/s), {refresh['refused']} refused;"
+        f" afterwards {refresh['chains_alive_after']} of {refresh['users']} chains still rotate (no family lost)."
+        f" One refresh token presented 16 times at once: {refresh['stampede_successes']} success,"
+        f" {refresh['stampede_refused']} refused (no family duplicated).",
+        "",
+        "## Memory",
+        "",
+        "| | idle | after the load |",
+        "| --- | --- | --- |",
+        f"| web container (`docker stats`, without page cache) | {r['memory_idle']['container_mib']} MiB |"
+        f" {r['memory_loaded']['container_mib']} MiB |",
+        f"| gunicorn workers | {r['memory_idle']['workers']} | {r['memory_loaded']['workers']} |",
+        f"| per worker, RSS (median) | {r['memory_idle']['worker_rss_mib']} MiB |"
+        f" {r['memory_loaded']['worker_rss_mib']} MiB |",
+        f"| per worker, PSS: shared pages split (median) | {r['memory_idle']['worker_pss_mib']} MiB |"
+        f" {r['memory_loaded']['worker_pss_mib']} MiB |",
+        f"| gunicorn master, RSS | {r['memory_idle']['master_rss_mib']} MiB |"
+        f" {r['memory_loaded']['master_rss_mib']} MiB |",
+    ]
+    for service in r["containers_idle_mib"]:
+        lines.append(
+            f"| {service} container | {r['containers_idle_mib'][service]} MiB |"
+            f" {r['containers_loaded_mib'][service]} MiB |"
+        )
+    lines += [
+        "",
+        "## Where the protected endpoint spends its time (py-spy)",
+        "",
+        "Samples of every gunicorn worker while `GET /api/users/me` is under load (threads waiting for work"
+        " left out). The main steps of a request, inclusive:",
+        "",
+        "| step | share of busy samples |",
+        "| --- | --- |",
+        *[f"| {name} | {share}% |" for name, share in r["profile"]["by_step"]],
+        "",
+        "By the package the sampled code was in (self time):",
+        "",
+        "| package | share of busy samples |",
+        "| --- | --- |",
+        *[f"| {name} | {share}% |" for name, share in r["profile"]["by_package"]],
+    ]
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "The gunicorn defaults come from `make bench-sweep`: see [benchmarks-workers.md](benchmarks-workers.md).",
+        "",
+        "```console",
+        "make up      # builds the images",
+        "make bench   # this report",
+        "```",
+        "",
+        "The raw figures of this run are in `docs/benchmarks.json`.",
+        "",
+    ]
+    return "\n".join(lines)
