@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from contract import Api
 from docker_env import base_image, docker_client_or_skip, ensure_image, missing
-
 from harness.paths import REPO_ROOT
 from harness.ports import free_port
 from harness.stacks import remove_project

@@ -1,11 +1,12 @@
 """What every token store backend must do, whatever it is built on.
 
-Test modules subclass ``StoreContract`` and provide a ``store`` fixture (memory and SQLite in the
-unit tier, Postgres and Redis in the integration tier).
+Test modules subclass ``StoreContract`` and provide the fixtures ``store`` (memory and SQLite in the
+unit tier, Postgres and Redis in the integration tier), ``store_in_thread`` (a context a thread
+uses the store in) and ``elapse`` (lets seconds pass: a fake clock's, or, for Redis, whose own
+clock runs the expiry, real ones, so the periods here are short).
 """
 
 import threading
-import time
 
 
 class StoreContract:
@@ -21,9 +22,9 @@ class StoreContract:
         store.set_many([("k", "new", 60)])
         assert store.get_many(["k"]) == ["new"]
 
-    def test_entries_expire(self, store):
+    def test_entries_expire(self, store, elapse):
         store.set_many([("short", "x", 0.3), ("long", "y", 60)])
-        time.sleep(0.5)
+        elapse(0.5)
         assert store.get_many(["short", "long"]) == [None, "y"]
 
     def test_ttl_reports_seconds_left(self, store):
@@ -37,9 +38,9 @@ class StoreContract:
         assert store.add("once", "second", 60) == "first"
         assert store.get_many(["once"]) == ["first"]
 
-    def test_add_replaces_an_expired_entry(self, store):
+    def test_add_replaces_an_expired_entry(self, store, elapse):
         assert store.add("spent", "old", 0.3) is None
-        time.sleep(0.5)
+        elapse(0.5)
         assert store.add("spent", "new", 60) is None
         assert store.get_many(["spent"]) == ["new"]
 
@@ -60,10 +61,10 @@ class StoreContract:
             thread.join()
         assert len(winners) == 1
 
-    def test_incr_counts_and_the_window_starts_at_the_first_count(self, store):
+    def test_incr_counts_and_the_window_starts_at_the_first_count(self, store, elapse):
         assert [store.incr("c", 0.5) for _ in range(3)] == [1, 2, 3]
         assert store.ttl("c") <= 0.5
-        time.sleep(0.7)
+        elapse(0.7)
         assert store.incr("c", 0.5) == 1
 
     def test_incr_without_ttl_never_expires(self, store):
@@ -75,6 +76,3 @@ class StoreContract:
         store.set_many([("d1", "x", 60), ("d2", "y", 60), ("d3", "z", 60)])
         store.delete("d1", "d2", "never-there")
         assert store.get_many(["d1", "d2", "d3"]) == [None, None, "z"]
-
-    def test_ping(self, store):
-        store.ping()

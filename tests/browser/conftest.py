@@ -10,8 +10,8 @@ import shutil
 import subprocess
 
 import pytest
-from docker_env import missing
 
+from docker_env import missing
 from harness.paths import REPO_ROOT
 
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"

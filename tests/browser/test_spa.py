@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 import uuid
 
-from contract import PASSWORD
 from playwright.sync_api import expect
+
+from contract import PASSWORD
 
 PHONE = {"width": 390, "height": 844}
 

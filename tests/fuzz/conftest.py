@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 import requests
+
 from api import create_app
 from api.cli import create_admin_command
 from contract import PASSWORD
-
 from harness.paths import REPO_ROOT
 from harness.polling import until
 from harness.ports import free_port

@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 import sqlalchemy
+
 from api import create_app
 from api.cli import deploy_command
 from contract import Api
 from docker_env import LABELS, base_image, docker_client_or_skip, ensure_image, remove_leftovers
-
 from harness.ports import free_port
 
 PG_USER, PG_PASSWORD = "app", "integration-test-password"

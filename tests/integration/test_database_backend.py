@@ -4,9 +4,12 @@ upserts) and the auth flow."""
 from contextlib import contextmanager
 
 import pytest
+
 from api import create_app
 from api.cli import deploy_command
+from api.token_store.database_store import DatabaseStore
 from contract import Api, assert_error
+from fake_clock import FakeClock
 from store_contract import StoreContract
 
 
@@ -23,9 +26,17 @@ def database_app(settings):
 
 class TestDatabaseStoreOnPostgres(StoreContract):
     @pytest.fixture
-    def store(self, database_app):
+    def clock(self):
+        return FakeClock()
+
+    @pytest.fixture
+    def elapse(self, clock):
+        return clock.elapse
+
+    @pytest.fixture
+    def store(self, database_app, clock):
         with database_app.app_context():
-            yield database_app.extensions["token_store"]
+            yield DatabaseStore(clock=clock)
 
     @pytest.fixture
     def store_in_thread(self, database_app):

@@ -3,11 +3,11 @@
 import time
 
 import sqlalchemy
+
 from api import create_app
 from api.extensions import db
 from conftest import postgres_url
 from contract import Api, assert_error
-
 from harness.polling import until
 
 

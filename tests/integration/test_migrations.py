@@ -7,11 +7,11 @@ import pytest
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from api import create_app
-from api.extensions import db
 from flask_migrate import downgrade, upgrade
 from sqlalchemy.exc import IntegrityError
 
+from api import create_app
+from api.extensions import db
 from harness.paths import WEB_DIR
 
 

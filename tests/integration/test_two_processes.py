@@ -8,8 +8,8 @@ import time
 
 import pytest
 import requests
-from contract import Api, assert_error
 
+from contract import Api, assert_error
 from harness.paths import WEB_DIR
 from harness.ports import free_port
 

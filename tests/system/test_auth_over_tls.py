@@ -5,8 +5,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-from contract import assert_error, bearer, json_of
 
+from contract import assert_error, bearer, json_of
 from harness.polling import until
 
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 import requests
-from contract import assert_error, assert_security_headers, json_of
 
+from contract import assert_error, assert_security_headers, json_of
 from harness.paths import REPO_ROOT
 
 SPA_DIR = REPO_ROOT / "services/nginx/spa"

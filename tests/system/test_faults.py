@@ -5,9 +5,8 @@ import uuid
 
 from contract import assert_error, assert_security_headers, bearer, json_of
 from figures import record
-from traffic import Traffic, percentile
-
 from harness.polling import until
+from traffic import Traffic, percentile
 
 REPORT = "faults"  # test-artifacts/faults.json
 

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import docker
+
 from contract import PASSWORD
 from figures import record
 from traffic import percentile

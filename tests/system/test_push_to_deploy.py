@@ -19,17 +19,17 @@ from pathlib import Path
 import docker
 import pytest
 import requests
+
 from contract import Api
 from figures import record
-from hook.deployer import PREPARE, SETTLE, SWITCH
-from hook.ledger import FINISHED
-from hook.signatures import sign
-from traffic import Traffic
-
 from harness.paths import REPO_ROOT
 from harness.polling import until
 from harness.ports import free_port
 from harness.stacks import containers, remove_project
+from hook.deployer import PREPARE, SETTLE, SWITCH
+from hook.ledger import FINISHED
+from hook.signatures import sign
+from traffic import Traffic
 
 PROJECT = "flask-stack-deploytest"
 REPOSITORY = "acme/flask-stack"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+
 from api import create_app
 from api.cli import deploy_command
 from api.extensions import db

@@ -1,6 +1,7 @@
 """Register, login, refresh rotation with reuse detection, logout, logout-all: on both backends."""
 
 import pytest
+
 from api.extensions import db
 from api.models import User
 from contract import PASSWORD, assert_error, json_of

@@ -5,15 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from api.breaker import BreakerState, CircuitBreaker, CircuitOpen
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from fake_clock import FakeClock
 
 
 class Down(Exception):
@@ -36,7 +30,7 @@ class Dependency:
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return FakeClock()
 
 
 @pytest.fixture

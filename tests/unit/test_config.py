@@ -1,9 +1,9 @@
 """Mode selection, env files, URL building, and production's refusal of weak or example secrets."""
 
 import pytest
+
 from api import create_app
 from api.config import ConfigError, load_config, resolve_mode
-
 from harness.paths import ENV_DIR
 
 STRONG = "k7Qx2vN9pL4mR8sT1wY6zB3cF5hJ0dGa"  # 32 random-looking bytes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from runtime.cpus import available_cpus, default_hash_concurrency, default_workers
 
 CPU_SET = len(os.sched_getaffinity(0))

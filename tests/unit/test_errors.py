@@ -1,6 +1,7 @@
 """Bad input gets the contract's JSON error with the right status: never a 500, never HTML."""
 
 import pytest
+
 from contract import PASSWORD, assert_error
 
 
@@ -130,7 +131,7 @@ def test_a_query_parameter_of_the_wrong_type_or_range_is_422(api, admin_token, q
 
 def test_options_and_allow_list_exactly_the_routes_methods_with_the_spa_served(app_factory):
     """`make dev` serves the SPA from Flask; its catch-all route must not lend GET to API routes."""
-    from paths import REPO_ROOT
+    from harness.paths import REPO_ROOT
 
     client = app_factory(FLASK_STATIC_DIR=str(REPO_ROOT / "services/nginx/spa")).test_client()
     for path, methods in [
@@ -166,7 +167,7 @@ def test_every_layer_uses_the_same_code_for_a_status():
     import json
 
     from api.errors import CODE_FOR_STATUS
-    from paths import REPO_ROOT
+    from harness.paths import REPO_ROOT
     from serving.protocol_errors import CODE_FOR_STATUS as GUNICORN_CODES
 
     for status, code in GUNICORN_CODES.items():

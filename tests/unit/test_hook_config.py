@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from hook.hooks import ConfigError, load_hooks
 
 SECRET = "a-webhook-secret-of-some-length"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from hook.deployer import PREPARE, SETTLE, SWITCH, Deployment
 from hook.hooks import Hook
 from hook.ledger import Ledger

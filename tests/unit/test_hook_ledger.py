@@ -5,6 +5,7 @@ import contextlib
 import threading
 
 import pytest
+
 from hook.ledger import Ledger
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40

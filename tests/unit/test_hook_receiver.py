@@ -4,6 +4,7 @@ import json
 import uuid
 
 import pytest
+
 from hook.ledger import Ledger
 from hook.receiver import create_app
 from hook.settings import HookSettings

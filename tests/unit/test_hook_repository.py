@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+
 from hook.repository import Repository
 from hook.settings import DeploySettings
 

@@ -1,23 +1,34 @@
 """Per-account login throttling: 429 with Retry-After, per (account, address), never a permanent lock."""
 
-import time
-
 import pytest
+
 from contract import PASSWORD, Api, assert_error
+from fake_clock import FakeClock
 
 ATTACKER = {"REMOTE_ADDR": "203.0.113.66"}
 OWNER = {"REMOTE_ADDR": "198.51.100.7"}
 
 
 @pytest.fixture
-def throttled(app_factory, backend):
+def clock():
+    return FakeClock()
+
+
+def on_clock(app, clock):
+    """The token store's entries (locks, counters) expire by ``clock``."""
+    app.extensions["token_store"].inner.clock = clock
+    return app
+
+
+@pytest.fixture
+def throttled(app_factory, backend, clock):
     app = app_factory(
         BLACKLIST_STORAGE_TYPE=backend,
         LOGIN_FAILURES_BEFORE_LOCK=3,
         LOGIN_LOCK_BASE_SECONDS=1,
         LOGIN_LOCK_MAX_SECONDS=2,
     )
-    api = Api(app.test_client())
+    api = Api(on_clock(app, clock).test_client())
     api.register("victim@example.com")
     return api
 
@@ -42,11 +53,11 @@ def test_an_attacker_cannot_lock_the_owner_out(throttled):
     assert throttled.login("victim@example.com", PASSWORD, environ_base=OWNER).status_code == 200
 
 
-def test_the_lock_ends_by_itself_and_is_capped(throttled):
+def test_the_lock_ends_by_itself_and_is_capped(throttled, clock):
     for _ in range(10):
         response = fail(throttled, ATTACKER)
     assert int(response.headers["Retry-After"]) <= 2  # capped at LOGIN_LOCK_MAX_SECONDS
-    time.sleep(2.1)
+    clock.elapse(2.1)
     assert throttled.login("victim@example.com", PASSWORD, environ_base=ATTACKER).status_code == 200
 
 
@@ -88,14 +99,14 @@ def test_behind_one_trusted_proxy_the_client_address_counts(app_factory):
 
 
 @pytest.fixture
-def sprayed(app_factory, backend):
+def sprayed(app_factory, backend, clock):
     """An account that allows 5 failures in all (from any address) and then a 2-second lock."""
     app = app_factory(
         BLACKLIST_STORAGE_TYPE=backend,
         LOGIN_ACCOUNT_FAILURES_BEFORE_LOCK=5,
         LOGIN_ACCOUNT_LOCK_SECONDS=2,
     )
-    api = Api(app.test_client())
+    api = Api(on_clock(app, clock).test_client())
     api.register("victim@example.com")
     assert api.login("victim@example.com", PASSWORD, environ_base=OWNER).status_code == 200  # home
     return api
@@ -120,12 +131,12 @@ def test_the_owner_at_a_known_address_is_not_slowed_by_a_spray(sprayed):
     assert sprayed.login("victim@example.com", PASSWORD, environ_base=OWNER).status_code == 200
 
 
-def test_from_a_new_address_the_owner_waits_the_short_account_lock_at_most(sprayed):
+def test_from_a_new_address_the_owner_waits_the_short_account_lock_at_most(sprayed, clock):
     for address in botnet(8):
         fail(sprayed, address)
     travelling = {"REMOTE_ADDR": "192.0.2.44"}
     assert_error(sprayed.login("victim@example.com", PASSWORD, environ_base=travelling), 429, "rate_limited")
-    time.sleep(2.1)  # LOGIN_ACCOUNT_LOCK_SECONDS, never doubled
+    clock.elapse(2.1)  # LOGIN_ACCOUNT_LOCK_SECONDS, never doubled
     assert sprayed.login("victim@example.com", PASSWORD, environ_base=travelling).status_code == 200
 
 

@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+
 from api.auth.passwords import HashGate
 from api.errors import ApiError
 

@@ -1,9 +1,10 @@
 """Argon2id hashing: parameters, rehash on login, and the dummy verification for unknown e-mails."""
 
+from argon2 import extract_parameters
+
 from api.config import Config
 from api.extensions import db
 from api.models import User
-from argon2 import extract_parameters
 from contract import PASSWORD, Api
 
 

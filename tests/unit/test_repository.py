@@ -4,7 +4,6 @@ import hashlib
 import re
 
 from build_spa import build
-
 from harness.paths import REPO_ROOT
 
 SPA_DIR = REPO_ROOT / "services/nginx/spa"

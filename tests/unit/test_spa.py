@@ -1,6 +1,7 @@
 """The app serving the SPA itself (``make dev``): files, deep links, caching, API 404s stay JSON."""
 
 import pytest
+
 from contract import assert_error
 
 ASSET = "assets/app.3f2a9c1b7d.js"

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import jwt as pyjwt
 import pytest
+from flask_jwt_extended import create_access_token
+
 from api.extensions import db
 from api.models import User
 from contract import assert_error, bearer
-from flask_jwt_extended import create_access_token
 
 
 def forge(app, claims: dict, secret=None, algorithm="HS256") -> str:

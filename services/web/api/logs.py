@@ -158,9 +158,15 @@ class BackgroundHandler(QueueHandler):
         # Format in the thread that sends (the target's formatter), not here; keep exc_info for it.
         return record
 
+    def flush(self) -> None:
+        """Wait until every record handed over has been sent (the thread ends; the next record starts another)."""
+        with self.start_lock:
+            if self.listener is not None and self.listener_pid == os.getpid():
+                self.listener.stop()
+            self.listener = self.listener_pid = None
+
     def close(self) -> None:
-        if self.listener is not None and self.listener_pid == os.getpid():
-            self.listener.stop()
+        self.flush()
         super().close()
 
 
