@@ -1,11 +1,12 @@
 """Shared by every tier: the compose stack fixtures (compose_ready, compose_files, stack_settings,
-stack) for the tiers that use them, and the `docker` mark on every test that needs an engine."""
+stack) and `make dev` (dev_server) for the tiers that use them, and the `docker` mark on every test
+that needs an engine."""
 
 from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["compose_stack"]
+pytest_plugins = ["compose_stack", "dev_server"]
 
 TESTS = Path(__file__).resolve().parent
 DOCKER_TIERS = {"integration", "system", "browser"}

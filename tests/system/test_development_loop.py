@@ -1,0 +1,49 @@
+"""The edit-reload loop: change a file of the app and the next requests answer with the change, in
+the compose dev stack (source bind-mounted) and under `make dev`. gunicorn's master imports none of
+the app (services/web/runtime, serving), so the workers it starts after an edit import it afresh."""
+
+from __future__ import annotations
+
+import contextlib
+
+import requests
+
+from harness.paths import WEB_DIR
+from harness.polling import until
+
+ROUTES = WEB_DIR / "api/health/routes.py"
+ORIGINAL = 'return {"status": "ok", "version"'
+
+
+@contextlib.contextmanager
+def edited_healthz(status: str):
+    """The liveness answer says ``status`` instead of ok, until the block ends."""
+    text = ROUTES.read_text()
+    assert ORIGINAL in text
+    ROUTES.write_text(text.replace(ORIGINAL, f'return {{"status": "{status}", "version"'))
+    try:
+        yield
+    finally:
+        ROUTES.write_text(text)
+
+
+def status_of(get) -> str | None:
+    try:
+        return get("/api/healthz").json()["status"]
+    except (requests.RequestException, ValueError, KeyError):
+        return None  # a worker restarting
+
+
+def test_an_edit_shows_on_the_next_requests_in_the_dev_stack(stack):
+    with edited_healthz("edited in the stack"):
+        assert until(lambda: status_of(stack.get) == "edited in the stack", timeout=60), "the edit never showed"
+    assert until(lambda: status_of(stack.get) == "ok", timeout=60), "the original never came back"
+
+
+def test_an_edit_shows_on_the_next_requests_under_make_dev(dev_server):
+    def get(path):
+        return requests.get(dev_server["base_url"] + path, timeout=5)
+
+    with edited_healthz("edited under make dev"):
+        assert until(lambda: status_of(get) == "edited under make dev", timeout=60), "the edit never showed"
+    assert until(lambda: status_of(get) == "ok", timeout=60), "the original never came back"
