@@ -7,8 +7,10 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 import docker
+from docker.models.containers import Container
 
 from harness.paths import REPO_ROOT
 from harness.ports import free_port
@@ -21,11 +23,12 @@ def remove_project(project: str, volumes: bool = True) -> None:
     subprocess.run([str(REMOVE_PROJECT), *(["--volumes"] if volumes else []), project], capture_output=True)
 
 
-def containers(project: str, service: str) -> list:
+def containers(project: str, service: str) -> list[Container]:
     """The running containers of one service of ``project``."""
-    return docker.from_env().containers.list(
+    found: list[Container] = docker.from_env().containers.list(
         filters={"label": [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]}
     )
+    return found
 
 
 class StackFailed(RuntimeError):
@@ -77,7 +80,7 @@ class ProductionStack:
         env = {k: v for k, v in os.environ.items() if k not in {"COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"}}
         return {**env, "COMPOSE_PROFILES": "", **self.settings}
 
-    def compose(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    def compose(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*self.command, *args], cwd=REPO_ROOT, env=self.environment, capture_output=True, text=True, check=check
         )
@@ -95,12 +98,13 @@ class ProductionStack:
             self.down()
             raise StackFailed(f"the production stack did not come up: {started.stderr[-3000:]}\n{logs[-4000:]}")
         # Until real certificates are mounted, nginx serves one its own CA signed.
-        self.ca_file.write_bytes(self.container("nginx").exec_run(["cat", "/run/nginx/tls/ca.pem"]).output)
+        ca = self.container("nginx").exec_run(["cat", "/run/nginx/tls/ca.pem"]).output
+        self.ca_file.write_bytes(cast(bytes, ca))  # stream=False: bytes
 
     def down(self) -> None:
         remove_project(self.project)
 
-    def container(self, service: str):
+    def container(self, service: str) -> Container:
         (found,) = containers(self.project, service)
         return found
 
@@ -108,5 +112,5 @@ class ProductionStack:
         self.up()
         return self
 
-    def __exit__(self, *_exc) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.down()

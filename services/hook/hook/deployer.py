@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,7 @@ from .ledger import COMMIT_ID, Ledger, StepLog
 from .logs import configure_logging
 from .repository import Repository
 from .settings import DeploySettings, HookSettings
-from .stack import ComposeStack, Web
+from .stack import ComposeStack, Stack, Web
 from .steps import StepFailed, run_command
 
 PREPARE = ("fetch", "checkout", "build", "migrate", "start", "health")
@@ -65,10 +66,10 @@ class Deployment:
     def __init__(
         self,
         ledger: Ledger,
-        deploy,
+        deploy: sqlite3.Row,
         hook: Hook,
         repository: Repository,
-        stack: ComposeStack,
+        stack: Stack,
         settings: DeploySettings,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -170,7 +171,7 @@ class Deployment:
         step_log.write("nginx's old workers have finished their requests")
         return True
 
-    def compose_env(self) -> dict:
+    def compose_env(self) -> dict[str, str]:
         # The env files carry the project's settings; only the image tag and revision are ours.
         home = "/tmp"  # noqa: S108 - a private tmpfs in the deployer's read-only container
         return {
@@ -307,7 +308,7 @@ class Deployment:
             step_log.write(self.stack.remove_image(f"{repository}:{sha}"))
 
 
-def deploy_one(ledger: Ledger, deploy, settings: HookSettings, stack: ComposeStack) -> Result:
+def deploy_one(ledger: Ledger, deploy: sqlite3.Row, settings: HookSettings, stack: Stack) -> Result:
     started = time.monotonic()
     hook = settings.hooks.get(deploy["hook_id"])
     log.info("deploy %s: %s of %s (%s)", deploy["id"], deploy["kind"], deploy["sha"], deploy["hook_id"])
@@ -321,7 +322,7 @@ def deploy_one(ledger: Ledger, deploy, settings: HookSettings, stack: ComposeSta
     return result
 
 
-def learn_live_commit(ledger: Ledger, settings: HookSettings, stack: ComposeStack) -> None:
+def learn_live_commit(ledger: Ledger, settings: HookSettings, stack: Stack) -> None:
     """Until a deploy records one, the live commit is the one the running web containers say."""
     if ledger.live_sha() is not None:
         return

@@ -47,27 +47,30 @@ class Hook:
         return f"refs/heads/{self.branch}"
 
 
-def read_secrets(where: Mapping, environ: Mapping[str, str], label: str) -> tuple[bytes, ...]:
+def read_secrets(where: Mapping[str, object], environ: Mapping[str, str], label: str) -> tuple[bytes, ...]:
     secrets: list[str] = []
     unknown = set(where) - {"env", "file"}
     if unknown:
         raise ConfigError(f"{label}: secrets takes env and file, not {sorted(unknown)}")
-    names = where.get("env", [])
-    if isinstance(names, str):
-        names = [names]
+    raw_names = where.get("env", [])
+    names = [raw_names] if isinstance(raw_names, str) else raw_names
+    if not (isinstance(names, list) and all(isinstance(name, str) for name in names)):
+        raise ConfigError(f"{label}: secrets.env must be a variable name or a list of them")
+    file = where.get("file")
+    if file is not None and not isinstance(file, str):
+        raise ConfigError(f"{label}: secrets.file must be a path")
     for name in names:
         if environ.get(name):
             secrets.append(environ[name])
-    if where.get("file"):
-        path = Path(where["file"])
+    if file:
+        path = Path(file)
         try:
             secrets.extend(line.strip() for line in path.read_text().splitlines() if line.strip())
         except OSError as error:
             raise ConfigError(f"{label}: cannot read secret file {path}: {error.strerror}") from None
     if not secrets:
         raise ConfigError(
-            f"{label}: no secret is set (looked in {names or 'no variables'}"
-            f"{' and ' + where['file'] if where.get('file') else ''})"
+            f"{label}: no secret is set (looked in {names or 'no variables'}{' and ' + file if file else ''})"
         )
     if len(secrets) > 2:
         raise ConfigError(f"{label}: at most two secrets (the current one and the one being rotated out)")
@@ -121,7 +124,7 @@ def load_hooks(environ: Mapping[str, str], with_secrets: bool = True) -> dict[st
     ``with_secrets=False``: it never verifies signatures, so it is not given the secrets."""
     path = environ.get("HOOKS_FILE")
     if not path:
-        secrets: dict = {"env": ["HOOK_SECRET", "HOOK_SECRET_PREVIOUS"]}
+        secrets: dict[str, object] = {"env": ["HOOK_SECRET", "HOOK_SECRET_PREVIOUS"]}
         if environ.get("HOOK_SECRET_FILE"):
             secrets = {"file": environ["HOOK_SECRET_FILE"]}
         trigger = {"event": "push", "branch": environ.get("HOOK_BRANCH") or "main"}

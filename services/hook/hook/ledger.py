@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 COMMIT_ID = re.compile(r"[0-9a-f]{40}")  # a full SHA-1, the only form a deploy takes (use fullmatch)
 
@@ -121,7 +122,7 @@ class Ledger:
         return connection
 
     @contextmanager
-    def reading(self):
+    def reading(self) -> Iterator[sqlite3.Connection]:
         """A connection for reads, closed afterwards (sqlite3's own context manager leaves it open)."""
         connection = self.connect()
         try:
@@ -138,7 +139,7 @@ class Ledger:
             os.chmod(self.path, 0o664)
 
     @contextmanager
-    def transaction(self):
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         connection = self.connect()
         try:
             connection.execute("BEGIN IMMEDIATE")
@@ -154,14 +155,19 @@ class Ledger:
 
     def seen_delivery(self, delivery_id: str) -> sqlite3.Row | None:
         with self.reading() as connection:
-            return connection.execute("SELECT * FROM deliveries WHERE delivery_id = ?", (delivery_id,)).fetchone()
+            row: sqlite3.Row | None = connection.execute(
+                "SELECT * FROM deliveries WHERE delivery_id = ?", (delivery_id,)
+            ).fetchone()
+            return row
 
     def record_delivery(self, delivery_id: str, hook_id: str, event: str, decision: Decision) -> None:
         with self.transaction() as connection:
             self._record_delivery(connection, delivery_id, hook_id, event, decision)
 
     @staticmethod
-    def _record_delivery(connection, delivery_id, hook_id, event, decision: Decision) -> None:
+    def _record_delivery(
+        connection: sqlite3.Connection, delivery_id: str, hook_id: str, event: str, decision: Decision
+    ) -> None:
         connection.execute(
             "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
             (delivery_id, hook_id, event, time.time(), decision.outcome, decision.reason, decision.deploy_id),
@@ -194,7 +200,7 @@ class Ledger:
                 self._record_delivery(connection, delivery_id, hook_id, "push", decision)
             return decision
 
-    def _refusal(self, connection, sha: str, kind: str, forced: bool) -> Decision | None:
+    def _refusal(self, connection: sqlite3.Connection, sha: str, kind: str, forced: bool) -> Decision | None:
         if kind != "push" or forced:
             return None  # a rollback goes back on purpose; a force-push may move the branch back
         live = self._get_state(connection, "live_sha")
@@ -208,7 +214,9 @@ class Ledger:
             f"moves forward; to go back, roll back (make rollback SHA={sha[:12]})",
         )
 
-    def _decide(self, connection, hook_id, sha, ref, kind, delivery_id) -> Decision:
+    def _decide(
+        self, connection: sqlite3.Connection, hook_id: str, sha: str, ref: str, kind: str, delivery_id: str | None
+    ) -> Decision:
         active = connection.execute(
             "SELECT id, sha, status FROM deploys WHERE status IN ('queued', 'running') ORDER BY id"
         ).fetchall()
@@ -260,7 +268,8 @@ class Ledger:
             connection.execute(
                 "UPDATE deploys SET status = 'running', started_at = ? WHERE id = ?", (now, deploy["id"])
             )
-            return connection.execute("SELECT * FROM deploys WHERE id = ?", (deploy["id"],)).fetchone()
+            claimed: sqlite3.Row = connection.execute("SELECT * FROM deploys WHERE id = ?", (deploy["id"],)).fetchone()
+            return claimed
 
     def interrupt_running(self, reason: str) -> list[int]:
         """A deployer that starts finds deploys its predecessor left running: they failed."""
@@ -341,12 +350,12 @@ class Ledger:
             connection.executemany("INSERT OR IGNORE INTO live_ancestry VALUES (?)", ((sha,) for sha in shas))
 
     @staticmethod
-    def _get_state(connection, key: str) -> str | None:
+    def _get_state(connection: sqlite3.Connection, key: str) -> str | None:
         row = connection.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
-        return row["value"] if row else None
+        return str(row["value"]) if row else None
 
     @staticmethod
-    def _set_state(connection, key: str, value: str) -> None:
+    def _set_state(connection: sqlite3.Connection, key: str, value: str) -> None:
         connection.execute(
             "INSERT INTO state VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
             "updated_at = excluded.updated_at",
@@ -371,7 +380,7 @@ class Ledger:
 
     # --- status ---------------------------------------------------------------------------------
 
-    def status(self, recent: int = 20) -> dict:
+    def status(self, recent: int = 20) -> dict[str, Any]:
         with self.reading() as connection:
             live_sha = self._get_state(connection, "live_sha")
             live_since = connection.execute("SELECT updated_at FROM state WHERE key = 'live_sha'").fetchone()
@@ -386,7 +395,7 @@ class Ledger:
             "recent": [deploy_summary(d) for d in rows],
         }
 
-    def deploy(self, deploy_id: int) -> dict | None:
+    def deploy(self, deploy_id: int) -> dict[str, Any] | None:
         with self.reading() as connection:
             row = connection.execute("SELECT * FROM deploys WHERE id = ?", (deploy_id,)).fetchone()
             if row is None:
@@ -410,7 +419,7 @@ class Ledger:
         }
 
 
-def deploy_summary(row: sqlite3.Row) -> dict:
+def deploy_summary(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "hook": row["hook_id"],

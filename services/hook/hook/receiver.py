@@ -14,9 +14,13 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
+from typing import Any, ParamSpec, cast
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from .hooks import Hook
@@ -32,17 +36,26 @@ DECISION_STATUS = {"accepted": 202, "skipped": 202, "refused": 409, "duplicate":
 
 log = logging.getLogger("hook.receiver")
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """What the views share: the settings read at start, and the ledger."""
+
+    settings: HookSettings
+    ledger: Ledger
 
 
 def create_app(settings: HookSettings | None = None) -> Flask:
     settings = settings or HookSettings.from_environ()
     configure_logging(settings.log_level)
     app = Flask(__name__)
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # the default provider has it
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     ledger = Ledger(settings.ledger_path)
     ledger.create()
-    app.extensions["hook"] = {"settings": settings, "ledger": ledger}
+    app.extensions["hook"] = Receiver(settings, ledger)
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, unexpected_error)
@@ -50,44 +63,50 @@ def create_app(settings: HookSettings | None = None) -> Flask:
     return app
 
 
+def receiver() -> Receiver:
+    return cast(Receiver, current_app.extensions["hook"])
+
+
 def settings() -> HookSettings:
-    return current_app.extensions["hook"]["settings"]
+    return receiver().settings
 
 
 def ledger() -> Ledger:
-    return current_app.extensions["hook"]["ledger"]
+    return receiver().ledger
 
 
-def error(status: int, code: str, message: str, headers: dict | None = None):
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     response = jsonify({"error": {"code": code, "message": message}})
     response.status_code = status
     response.headers.update(headers or {})
     return response
 
 
-def answer(http_status: int, **body):
+def answer(http_status: int, **body: Any) -> Response:
     response = jsonify(body)
     response.status_code = http_status
     return response
 
 
-def http_error(exc: HTTPException):
+def http_error(exc: HTTPException) -> Response:
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-    headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else {}
-    return error(exc.code or 500, codes.get(exc.code, "bad_request"), exc.description or exc.name, headers)
+    allowed = getattr(exc, "valid_methods", None)  # a 405's
+    headers = {"Allow": ", ".join(allowed)} if allowed else {}
+    status = exc.code or 500
+    return error(status, codes.get(status, "bad_request"), exc.description or exc.name, headers)
 
 
-def unexpected_error(_exc: Exception):  # HTTPExceptions go to the more specific handler above
+def unexpected_error(_exc: Exception) -> Response:  # HTTPExceptions go to the more specific handler above
     log.exception("unhandled error")
     return error(500, "internal_error", "Internal error; the delivery was not recorded")
 
 
-def status_token_required(view):
+def status_token_required(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
     """The status and rollback endpoints: ``Authorization: Bearer $HOOK_STATUS_TOKEN``, compared in
     constant time; closed when no token is configured."""
 
     @wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         token = settings().status_token
         supplied = request.headers.get("Authorization", "").encode("latin-1", "replace")
         if not (token and hmac.compare_digest(supplied, f"Bearer {token}".encode())):
@@ -100,26 +119,26 @@ def status_token_required(view):
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> ResponseReturnValue:
     return {"status": "ok"}
 
 
 @bp.get("/status")
 @status_token_required
-def status():
+def status() -> ResponseReturnValue:
     return ledger().status()
 
 
 @bp.get("/deploys/<int:deploy_id>")
 @status_token_required
-def deploy(deploy_id: int):
+def deploy(deploy_id: int) -> ResponseReturnValue:
     found = ledger().deploy(deploy_id)
     return found if found else error(404, "not_found", f"No deploy {deploy_id}")
 
 
 @bp.post("/rollback")
 @status_token_required
-def rollback():
+def rollback() -> ResponseReturnValue:
     """Deploy an earlier commit by the same path as a push (`make rollback SHA=…` does the same)."""
     body = request.get_json(silent=True)
     body = body if isinstance(body, dict) else {}
@@ -141,7 +160,7 @@ def rollback():
 
 
 @bp.post("/<hook_id>")
-def receive(hook_id: str):
+def receive(hook_id: str) -> ResponseReturnValue:
     hook = settings().hooks.get(hook_id)
     if hook is None:
         return error(404, "not_found", f"No hook {hook_id!r}")
@@ -172,10 +191,10 @@ def receive(hook_id: str):
     return decide(hook, delivery, event, payload)
 
 
-def decide(hook: Hook, delivery: str, event: str, payload: dict):
+def decide(hook: Hook, delivery: str, event: str, payload: dict[str, Any]) -> Response:
     """What a correctly signed delivery leads to."""
 
-    def decided(http_status: int, outcome: str, reason: str, **extra):
+    def decided(http_status: int, outcome: str, reason: str, **extra: Any) -> Response:
         log.info("hook=%s delivery=%s event=%s -> %s: %s", hook.id, delivery, event, outcome, reason)
         return answer(http_status, status=outcome, reason=reason, **extra)
 
@@ -199,7 +218,7 @@ def decide(hook: Hook, delivery: str, event: str, payload: dict):
     )
 
 
-def ignore_reason(hook: Hook, event: str, payload: dict) -> str | None:
+def ignore_reason(hook: Hook, event: str, payload: dict[str, Any]) -> str | None:
     """Why a correctly signed delivery leads to no deploy, or None when it should deploy."""
     if event != "push":
         return f"event {event!r} is not handled (only push deploys)"

@@ -25,7 +25,7 @@ class Repository:
     def remote_ref(self) -> str:
         return f"{self.remote}/{self.branch}"
 
-    def env(self) -> dict:
+    def env(self) -> dict[str, str]:
         """git over SSH trusts only the host keys the operator provided (DEPLOY_KNOWN_HOSTS, mounted
         read-only into the deployer alone): never a key first seen on the way in. A deploy key is
         used when one is mounted."""
@@ -36,7 +36,7 @@ class Repository:
             ssh += f" -i {key} -o IdentitiesOnly=yes"
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "GIT_SSH_COMMAND": ssh}
 
-    def _git(self, *args: str) -> subprocess.CompletedProcess:
+    def _git(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["git", "-C", self.root, *args], capture_output=True, text=True, timeout=60, env=self.env()
         )

@@ -8,8 +8,10 @@ import contextlib
 import re
 import socket
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import docker
+from docker.models.containers import Container
 
 from .steps import Log, StepFailed, run_command
 
@@ -42,7 +44,7 @@ class Project:
     env_files: tuple[str, ...]
 
     @classmethod
-    def of_container(cls, container) -> Project:
+    def of_container(cls, container: Container) -> Project:
         labels = container.labels
         try:
             return cls(
@@ -65,8 +67,28 @@ class Project:
         return [*argv, *args]
 
 
+class Stack(Protocol):
+    """What the deployer asks of the running stack (ComposeStack; a fake in the unit tests)."""
+
+    @property
+    def root(self) -> str: ...
+    def compose(self, log: Log, args: list[str], timeout: float, env: dict[str, str]) -> None: ...
+    def web_containers(self) -> list[Web]: ...
+    def start_web(self, log: Log, count: int, env: dict[str, str], timeout: float) -> list[Web]: ...
+    def state(self, web: Web) -> tuple[str, str]: ...
+    def log_tail(self, web: Web, lines: int = 30) -> str: ...
+    def stop(self, web: Web, timeout: int) -> None: ...
+    def remove(self, web: Web) -> None: ...
+    def revision_of_running_web(self) -> str | None: ...
+    def point_nginx_at(self, log: Log, upstreams: list[str]) -> None: ...
+    def nginx_draining(self) -> int: ...
+    def edge_errors_since(self, since: float, addresses: tuple[str, ...]) -> int: ...
+    def image_repository(self, web: Web, tag: str) -> str | None: ...
+    def remove_image(self, name: str) -> str: ...
+
+
 class ComposeStack:
-    def __init__(self, client, project: Project):
+    def __init__(self, client: docker.DockerClient, project: Project):
         self.client = client
         self.project = project
 
@@ -81,27 +103,29 @@ class ComposeStack:
 
     # --- compose ------------------------------------------------------------------------------
 
-    def compose(self, log: Log, args: list[str], timeout: float, env: dict) -> None:
+    def compose(self, log: Log, args: list[str], timeout: float, env: dict[str, str]) -> None:
         run_command(log, self.project.compose(*args), timeout, env=env)
 
-    def _containers(self, service: str, running_only: bool = True) -> list:
-        return self.client.containers.list(
+    def _containers(self, service: str, running_only: bool = True) -> list[Container]:
+        found: list[Container] = self.client.containers.list(
             all=not running_only,
             filters={
                 "label": [f"com.docker.compose.project={self.project.name}", f"com.docker.compose.service={service}"]
             },
         )
+        return found
 
     @staticmethod
-    def _web(container) -> Web:
+    def _web(container: Container) -> Web:
         networks = container.attrs["NetworkSettings"]["Networks"].values()
-        return Web(container.id, container.name, tuple(n["IPAddress"] for n in networks if n.get("IPAddress")))
+        addresses = tuple(n["IPAddress"] for n in networks if n.get("IPAddress"))
+        return Web(str(container.id), str(container.name), addresses)
 
     def web_containers(self) -> list[Web]:
         """The web containers running now."""
         return sorted((self._web(c) for c in self._containers("web")), key=lambda web: web.name)
 
-    def start_web(self, log: Log, count: int, env: dict, timeout: float) -> list[Web]:
+    def start_web(self, log: Log, count: int, env: dict[str, str], timeout: float) -> list[Web]:
         """``count`` new web containers beside those running (compose: scale up, recreate nothing)."""
         before = {c.id for c in self._containers("web", running_only=False)}
         scale = len(self._containers("web")) + count
@@ -139,12 +163,12 @@ class ComposeStack:
         for container in self._containers("web"):
             env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"] if "=" in item)
             if env.get("APP_REVISION"):
-                return env["APP_REVISION"]
+                return str(env["APP_REVISION"])
         return None
 
     # --- nginx --------------------------------------------------------------------------------
 
-    def _nginx(self):
+    def _nginx(self) -> Container:
         found = self._containers("nginx")
         if not found:
             raise StepFailed("no running nginx in the project")
@@ -154,20 +178,25 @@ class ComposeStack:
         """Send new requests to ``upstreams`` (graceful reload: nginx's old workers finish theirs).
         Raises when nginx refused the change or did not apply it in time."""
         result = self._nginx().exec_run(["edge-upstream.sh", "--reload", *upstreams])
-        log.write(result.output.decode(errors="replace"))
+        log.write(cast(bytes, result.output).decode(errors="replace"))  # stream=False: bytes
         if result.exit_code != 0:
             raise StepFailed(f"nginx did not take upstream {' '.join(upstreams)} (exit {result.exit_code})")
 
     def nginx_draining(self) -> int:
         """How many of nginx's old workers are still finishing requests they took before a reload."""
-        stdout, _ = self._nginx().exec_run(["edge-upstream.sh", "--draining"], demux=True).output
-        return int((stdout or b"0").strip() or 0)
+        # demux=True: (stdout, stderr), each bytes or None
+        output = cast(
+            tuple[bytes | None, bytes | None],
+            self._nginx().exec_run(["edge-upstream.sh", "--draining"], demux=True).output,
+        )
+        return int((output[0] or b"0").strip() or 0)
 
     def edge_errors_since(self, since: float, addresses: tuple[str, ...]) -> int:
         """5xx answers nginx logged since ``since`` (a Unix time) for requests that one of
         ``addresses`` answered, or failed to; 503 excepted (a dependency's outage, not the code's)."""
         errors = 0
-        for line in self._nginx().logs(since=int(since), stderr=False).decode(errors="replace").splitlines():
+        logs = self._nginx().logs(since=int(since), stderr=False)
+        for line in logs.decode(errors="replace").splitlines():
             match = EDGE_LOG_LINE.search(line)
             if not match or not match["status"].startswith("5") or match["status"] == "503":
                 continue
@@ -180,7 +209,8 @@ class ComposeStack:
 
     def image_repository(self, web: Web, tag: str) -> str | None:
         """The repository of ``web``'s image tagged ``tag`` (flask-stack/web), if it has that tag."""
-        tags = self.client.containers.get(web.id).image.tags
+        image = self.client.containers.get(web.id).image
+        tags = image.tags if image is not None else []
         own = next((t for t in tags if t.endswith(f":{tag}")), None)
         return own.rsplit(":", 1)[0] if own else None
 

@@ -21,7 +21,7 @@ def run_command(
     argv: Sequence[str],
     timeout: float,
     cwd: str | None = None,
-    env: dict | None = None,
+    env: dict[str, str] | None = None,
     check: bool = True,
 ) -> int:
     """Run ``argv``, copying its output to ``log`` line by line; kill it at ``timeout`` seconds."""
@@ -30,7 +30,8 @@ def run_command(
         list(argv), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     )
 
-    def pump():
+    def pump() -> None:
+        assert process.stdout is not None  # stdout=PIPE
         for line in process.stdout:
             log.write(line)
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -36,7 +36,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     config = load_config(overrides)
     app = Flask(__name__.split(".")[0], static_folder=None)
     app.config.from_object(config)
-    app.json.sort_keys = False  # keep "code" before "message", as the contract writes them
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep "code" before "message", as the contract does
     configure_logging(app)
 
     db.init_app(app)
@@ -61,7 +61,9 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
 
     hops = app.config["TRUSTED_PROXY_HOPS"]
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
 
     warn_about_memory_store(app)
     log.info(
@@ -77,7 +79,7 @@ def register_response_headers(app: Flask) -> None:
     development = app.config["MODE"] == "development"
 
     @app.after_request
-    def cache_headers(response):
+    def cache_headers(response: Response) -> Response:
         if development:
             response.headers.update(DEVELOPMENT_NO_CACHE)
         elif request.path.startswith("/api/") and "Cache-Control" not in response.headers:

@@ -48,7 +48,7 @@ def deploy_command():
 @click.command("create-admin")
 @with_appcontext
 @click.option("--email", required=True, help="The admin's e-mail address.")
-def create_admin_command(email: str):
+def create_admin_command(email: str) -> None:
     """Create an admin, or promote an existing user. The password comes from ADMIN_PASSWORD or a
     prompt, never from the command line (where ``ps`` and shell history would show it)."""
     admin_role = db.session.scalar(db.select(Role).where(Role.name == "admin"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from typing import Any, overload
 from urllib.parse import quote, urlsplit
 
 from runtime.cpus import available_cpus, default_hash_concurrency
@@ -22,18 +23,23 @@ WELL_KNOWN_SECRETS = {"secret", "password", "postgres", "redis", "admin"}
 log = logging.getLogger(__name__)
 
 
-class Settings:
-    """Reads typed values out of a string mapping, naming the variable in every error."""
+class EnvReader:
+    """Reads typed values out of a string mapping, naming the variable in every error. (An empty
+    value counts as unset: `FOO=` in an env file leaves the default.)"""
 
     def __init__(self, values: Mapping[str, str]):
         self.values = values
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    @overload
+    def text(self, name: str) -> str | None: ...
+    @overload
+    def text(self, name: str, default: str) -> str: ...
+    def text(self, name: str, default: str | None = None) -> str | None:
         value = self.values.get(name)
         return default if value is None or value == "" else value
 
-    def int(self, name: str, default: int) -> int:
-        raw = self.str(name)
+    def integer(self, name: str, default: int) -> int:
+        raw = self.text(name)
         if raw is None:
             return default
         try:
@@ -41,8 +47,8 @@ class Settings:
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not a whole number") from None
 
-    def float(self, name: str, default: float) -> float:
-        raw = self.str(name)
+    def number(self, name: str, default: float) -> float:
+        raw = self.text(name)
         if raw is None:
             return default
         try:
@@ -50,8 +56,8 @@ class Settings:
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not a number") from None
 
-    def bool(self, name: str, default: bool) -> bool:
-        raw = self.str(name)
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
         if raw is None:
             return default
         lowered = raw.strip().lower()
@@ -64,51 +70,51 @@ class Settings:
     def secret(self, name: str) -> str | None:
         """A secret from the file ``NAME_FILE`` names (Docker and Swarm secrets: nothing secret in
         the environment, which `docker inspect` shows), or else from ``NAME`` itself."""
-        path = self.str(f"{name}_FILE")
+        path = self.text(f"{name}_FILE")
         if path is None:
-            return self.str(name)
+            return self.text(name)
         try:
             with open(path, encoding="utf-8") as file:
                 return file.read().rstrip("\r\n") or None
         except OSError as error:
             raise ConfigError(f"{name}_FILE={path!r} cannot be read: {error.strerror}") from None
 
-    def list(self, name: str) -> list[str]:
-        raw = self.str(name, "")
-        return [item.strip() for item in raw.split(",") if item.strip()]
+    def items(self, name: str) -> list[str]:
+        """A comma-separated list."""
+        return [item.strip() for item in self.text(name, "").split(",") if item.strip()]
 
 
-def database_url(settings: Settings) -> str | None:
-    url = settings.str("DATABASE_URL")
+def database_url(settings: EnvReader) -> str | None:
+    url = settings.text("DATABASE_URL")
     if url:
         # Heroku-style URLs say postgres://, which SQLAlchemy 2 no longer accepts.
         if url.startswith("postgres://"):
             url = "postgresql://" + url[len("postgres://") :]
         return url
-    host = settings.str("POSTGRES_HOST")
+    host = settings.text("POSTGRES_HOST")
     if not host:
         return None
-    user = quote(settings.str("POSTGRES_USER", "postgres"), safe="")
+    user = quote(settings.text("POSTGRES_USER", "postgres"), safe="")
     password = settings.secret("POSTGRES_PASSWORD")
     credentials = f"{user}:{quote(password, safe='')}" if password else user
-    port = settings.int("POSTGRES_PORT", 5432)
-    name = settings.str("POSTGRES_DB") or settings.str("POSTGRES_NAME") or "postgres"
+    port = settings.integer("POSTGRES_PORT", 5432)
+    name = settings.text("POSTGRES_DB") or settings.text("POSTGRES_NAME") or "postgres"
     return f"postgresql+psycopg2://{credentials}@{host}:{port}/{quote(name, safe='')}"
 
 
-def redis_url(settings: Settings) -> str | None:
-    url = settings.str("REDIS_URL")
+def redis_url(settings: EnvReader) -> str | None:
+    url = settings.text("REDIS_URL")
     if url:
         return url
-    host = settings.str("REDIS_HOST")
+    host = settings.text("REDIS_HOST")
     if not host:
         return None
     password = settings.secret("REDIS_PASSWORD")
     # An ACL user (production: `app`, allowed only the commands the app runs), or Redis's default user.
-    username = quote(settings.str("REDIS_USERNAME", ""), safe="")
+    username = quote(settings.text("REDIS_USERNAME", ""), safe="")
     credentials = f"{username}:{quote(password, safe='')}@" if password else ""
-    port = settings.int("REDIS_PORT", 6379)
-    index = settings.int("REDIS_DB_INDEX", 0)
+    port = settings.integer("REDIS_PORT", 6379)
+    index = settings.integer("REDIS_DB_INDEX", 0)
     return f"redis://{credentials}{host}:{port}/{index}"
 
 
@@ -133,44 +139,44 @@ class Config:
     DEFAULT_ARGON2 = {"time_cost": 3, "memory_cost": 65536, "parallelism": 1}
 
     def __init__(self, values: Mapping[str, str]):
-        s = Settings(values)
-        self.APP_VERSION = s.str("APP_VERSION") or _package_version()
-        self.APP_REVISION = s.str("APP_REVISION", "unknown")
+        s = EnvReader(values)
+        self.APP_VERSION = s.text("APP_VERSION") or _package_version()
+        self.APP_REVISION = s.text("APP_REVISION", "unknown")
         self.SECRET_KEY = s.secret("FLASK_SECRET_KEY")
         self.JWT_SECRET_KEY = s.secret("JWT_SECRET_KEY")
 
         self.SQLALCHEMY_DATABASE_URI = database_url(s) or self.default_database_url()
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
             self.SQLALCHEMY_ENGINE_OPTIONS.update(
-                pool_size=s.int("DB_POOL_SIZE", 5),
-                max_overflow=s.int("DB_MAX_OVERFLOW", 5),
-                pool_timeout=s.int("DB_POOL_TIMEOUT", 5),
-                connect_args={"connect_timeout": s.int("DB_CONNECT_TIMEOUT", 3)},
+                pool_size=s.integer("DB_POOL_SIZE", 5),
+                max_overflow=s.integer("DB_MAX_OVERFLOW", 5),
+                pool_timeout=s.integer("DB_POOL_TIMEOUT", 5),
+                connect_args={"connect_timeout": s.integer("DB_CONNECT_TIMEOUT", 3)},
             )
         self.REDIS_URL = redis_url(s)
-        self.REDIS_KEY_PREFIX = s.str("REDIS_KEY_PREFIX", "auth:")
-        self.REDIS_SOCKET_TIMEOUT = s.float("REDIS_SOCKET_TIMEOUT", 1.0)
+        self.REDIS_KEY_PREFIX = s.text("REDIS_KEY_PREFIX", "auth:")
+        self.REDIS_SOCKET_TIMEOUT = s.number("REDIS_SOCKET_TIMEOUT", 1.0)
         # Circuit breakers on the token store and the database: after this many failures in a row,
         # answer 503 at once, and let one probe through every BREAKER_RESET_SECONDS.
-        self.BREAKER_FAILURES = s.int("BREAKER_FAILURES", 3)
-        self.BREAKER_RESET_SECONDS = s.float("BREAKER_RESET_SECONDS", 0.5)
-        self.BLACKLIST_STORAGE_TYPE = (s.str("BLACKLIST_STORAGE_TYPE") or "redis").lower()
+        self.BREAKER_FAILURES = s.integer("BREAKER_FAILURES", 3)
+        self.BREAKER_RESET_SECONDS = s.number("BREAKER_RESET_SECONDS", 0.5)
+        self.BLACKLIST_STORAGE_TYPE = (s.text("BLACKLIST_STORAGE_TYPE") or "redis").lower()
 
-        self.JWT_ACCESS_TOKEN_EXPIRES = s.int("JWT_ACCESS_TOKEN_EXPIRES", 15 * 60)
-        self.JWT_REFRESH_TOKEN_EXPIRES = s.int("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600)
-        self.JWT_DECODE_LEEWAY = s.int("JWT_DECODE_LEEWAY", 15)
+        self.JWT_ACCESS_TOKEN_EXPIRES = s.integer("JWT_ACCESS_TOKEN_EXPIRES", 15 * 60)
+        self.JWT_REFRESH_TOKEN_EXPIRES = s.integer("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600)
+        self.JWT_DECODE_LEEWAY = s.integer("JWT_DECODE_LEEWAY", 15)
         self.JWT_ALGORITHM = "HS256"
         self.JWT_DECODE_ALGORITHMS = ["HS256"]
-        self.JWT_REFRESH_REUSE_GRACE_SECONDS = s.int("JWT_REFRESH_REUSE_GRACE_SECONDS", 0)
+        self.JWT_REFRESH_REUSE_GRACE_SECONDS = s.integer("JWT_REFRESH_REUSE_GRACE_SECONDS", 0)
         # How long a user's profile may be served from the token store (changes made through the
         # app forget it at once; this bounds what changes behind the app's back).
-        self.PROFILE_CACHE_SECONDS = s.int("PROFILE_CACHE_SECONDS", 300)
+        self.PROFILE_CACHE_SECONDS = s.integer("PROFILE_CACHE_SECONDS", 300)
         # API clients send every token in Authorization. A browser may instead keep its refresh
         # token in an HttpOnly cookie that only /api/auth/refresh receives, with a double-submit CSRF
         # token (a readable cookie echoed in X-CSRF-TOKEN); access tokens never come from cookies.
         self.JWT_TOKEN_LOCATION = ["headers", "cookies"]
-        self.JWT_COOKIE_SECURE = s.bool("JWT_COOKIE_SECURE", True)
+        self.JWT_COOKIE_SECURE = s.flag("JWT_COOKIE_SECURE", True)
         self.JWT_COOKIE_SAMESITE = "Strict"
         self.JWT_REFRESH_COOKIE_PATH = "/api/auth/refresh"
         self.JWT_REFRESH_CSRF_COOKIE_PATH = "/"
@@ -178,45 +184,47 @@ class Config:
         self.JWT_CSRF_IN_COOKIES = True
         self.JWT_SESSION_COOKIE = False
 
-        self.ARGON2_TIME_COST = s.int("ARGON2_TIME_COST", self.DEFAULT_ARGON2["time_cost"])
-        self.ARGON2_MEMORY_COST = s.int("ARGON2_MEMORY_COST", self.DEFAULT_ARGON2["memory_cost"])
-        self.ARGON2_PARALLELISM = s.int("ARGON2_PARALLELISM", self.DEFAULT_ARGON2["parallelism"])
+        self.ARGON2_TIME_COST = s.integer("ARGON2_TIME_COST", self.DEFAULT_ARGON2["time_cost"])
+        self.ARGON2_MEMORY_COST = s.integer("ARGON2_MEMORY_COST", self.DEFAULT_ARGON2["memory_cost"])
+        self.ARGON2_PARALLELISM = s.integer("ARGON2_PARALLELISM", self.DEFAULT_ARGON2["parallelism"])
         # Hashes at once per container, and how long a login waits for a turn before a 503.
         # A login that finds every slot taken waits this long at most, then gets a quick 503 with
         # Retry-After: a flood of logins must not make everyone wait (it cannot take more CPU anyway).
-        self.PASSWORD_HASH_CONCURRENCY = s.int("PASSWORD_HASH_CONCURRENCY", default_hash_concurrency(available_cpus()))
-        self.PASSWORD_HASH_WAIT_SECONDS = s.float("PASSWORD_HASH_WAIT_SECONDS", 2)
+        self.PASSWORD_HASH_CONCURRENCY = s.integer(
+            "PASSWORD_HASH_CONCURRENCY", default_hash_concurrency(available_cpus())
+        )
+        self.PASSWORD_HASH_WAIT_SECONDS = s.number("PASSWORD_HASH_WAIT_SECONDS", 2)
 
-        self.LOGIN_FAILURES_BEFORE_LOCK = s.int("LOGIN_FAILURES_BEFORE_LOCK", 5)
-        self.LOGIN_FAILURE_WINDOW = s.int("LOGIN_FAILURE_WINDOW", 15 * 60)
-        self.LOGIN_LOCK_BASE_SECONDS = s.int("LOGIN_LOCK_BASE_SECONDS", 30)
-        self.LOGIN_LOCK_MAX_SECONDS = s.int("LOGIN_LOCK_MAX_SECONDS", 15 * 60)
-        self.LOGIN_ACCOUNT_FAILURES_BEFORE_LOCK = s.int("LOGIN_ACCOUNT_FAILURES_BEFORE_LOCK", 20)
-        self.LOGIN_ACCOUNT_LOCK_SECONDS = s.int("LOGIN_ACCOUNT_LOCK_SECONDS", 60)
-        self.LOGIN_KNOWN_ADDRESS_DAYS = s.int("LOGIN_KNOWN_ADDRESS_DAYS", 30)
+        self.LOGIN_FAILURES_BEFORE_LOCK = s.integer("LOGIN_FAILURES_BEFORE_LOCK", 5)
+        self.LOGIN_FAILURE_WINDOW = s.integer("LOGIN_FAILURE_WINDOW", 15 * 60)
+        self.LOGIN_LOCK_BASE_SECONDS = s.integer("LOGIN_LOCK_BASE_SECONDS", 30)
+        self.LOGIN_LOCK_MAX_SECONDS = s.integer("LOGIN_LOCK_MAX_SECONDS", 15 * 60)
+        self.LOGIN_ACCOUNT_FAILURES_BEFORE_LOCK = s.integer("LOGIN_ACCOUNT_FAILURES_BEFORE_LOCK", 20)
+        self.LOGIN_ACCOUNT_LOCK_SECONDS = s.integer("LOGIN_ACCOUNT_LOCK_SECONDS", 60)
+        self.LOGIN_KNOWN_ADDRESS_DAYS = s.integer("LOGIN_KNOWN_ADDRESS_DAYS", 30)
 
-        self.MAX_CONTENT_LENGTH = s.int("MAX_CONTENT_LENGTH", 1024 * 1024)
-        self.TRUSTED_PROXY_HOPS = s.int("TRUSTED_PROXY_HOPS", 0)
-        self.SPA_STATIC_DIR = s.str("FLASK_STATIC_DIR")
-        self.SPA_TEMPLATE_DIR = s.str("FLASK_TEMPLATE_DIR") or self.SPA_STATIC_DIR
+        self.MAX_CONTENT_LENGTH = s.integer("MAX_CONTENT_LENGTH", 1024 * 1024)
+        self.TRUSTED_PROXY_HOPS = s.integer("TRUSTED_PROXY_HOPS", 0)
+        self.SPA_STATIC_DIR = s.text("FLASK_STATIC_DIR")
+        self.SPA_TEMPLATE_DIR = s.text("FLASK_TEMPLATE_DIR") or self.SPA_STATIC_DIR
 
-        self.LOG_LEVEL = s.str("LOG_LEVEL", "INFO").upper()
-        self.LOG_FORMAT = s.str("LOG_FORMAT", self.default_log_format())
-        self.LOG_TO_SYSLOG = s.bool("LOG_TO_SYSLOG", False)
-        self.SYSLOG_ADDRESS = s.str("SYSLOG_ADDRESS", "/dev/log")
+        self.LOG_LEVEL = s.text("LOG_LEVEL", "INFO").upper()
+        self.LOG_FORMAT = s.text("LOG_FORMAT", self.default_log_format())
+        self.LOG_TO_SYSLOG = s.flag("LOG_TO_SYSLOG", False)
+        self.SYSLOG_ADDRESS = s.text("SYSLOG_ADDRESS", "/dev/log")
 
-        self.MAIL_SERVER = s.str("MAIL_SERVER")
-        self.MAIL_PORT = s.int("MAIL_PORT", 25)
-        self.MAIL_USE_TLS = s.bool("MAIL_USE_TLS", False)
-        self.MAIL_USERNAME = s.str("MAIL_USERNAME")
+        self.MAIL_SERVER = s.text("MAIL_SERVER")
+        self.MAIL_PORT = s.integer("MAIL_PORT", 25)
+        self.MAIL_USE_TLS = s.flag("MAIL_USE_TLS", False)
+        self.MAIL_USERNAME = s.text("MAIL_USERNAME")
         self.MAIL_PASSWORD = s.secret("MAIL_PASSWORD")
-        self.MAIL_SENDER = s.str("MAIL_SENDER", "flask-stack@localhost")
-        self.MAIL_SUBJECT_PREFIX = s.str("MAIL_SUBJECT_PREFIX", "[flask-stack]")
-        self.ADMINS = s.list("ADMINS")
+        self.MAIL_SENDER = s.text("MAIL_SENDER", "flask-stack@localhost")
+        self.MAIL_SUBJECT_PREFIX = s.text("MAIL_SUBJECT_PREFIX", "[flask-stack]")
+        self.ADMINS = s.items("ADMINS")
         # One e-mail per kind of error per this many seconds (the next one says how many were held back).
-        self.MAIL_ERROR_INTERVAL = s.float("MAIL_ERROR_INTERVAL", 300)
+        self.MAIL_ERROR_INTERVAL = s.number("MAIL_ERROR_INTERVAL", 300)
 
-        self.GUNICORN_WORKERS = s.int("GUNICORN_WORKERS", 1)
+        self.GUNICORN_WORKERS = s.integer("GUNICORN_WORKERS", 1)
 
         # flask-smorest: the spec lives under /api; the docs page is our own (local assets, no inline script).
         self.API_TITLE = "flask-stack API"
@@ -290,14 +298,14 @@ class ProductionConfig(Config):
         return secrets
 
 
-CONFIG_CLASSES = {
+CONFIG_CLASSES: dict[str, type[Config]] = {
     "development": DevelopmentConfig,
     "test": TestConfig,
     "production": ProductionConfig,
 }
 
 
-def load_config(overrides: Mapping[str, str] | None = None):
+def load_config(overrides: Mapping[str, str] | None = None) -> Config:
     """Build the config object for the mode named by the environment (``overrides`` on top)."""
     environ = {**os.environ, **(overrides or {})}
     mode, values = load_environment(environ)

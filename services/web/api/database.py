@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import Dialect, Engine, event
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -36,12 +37,12 @@ def init_app(app: Flask) -> None:
     app.teardown_appcontext(close_session)
 
 
-def guard_connections(engine, failure_threshold: int, reset_seconds: float) -> CircuitBreaker:
+def guard_connections(engine: Engine, failure_threshold: int, reset_seconds: float) -> CircuitBreaker:
     dbapi = engine.dialect.loaded_dbapi
     breaker = CircuitBreaker("database", failure_threshold, reset_seconds, failure_types=(dbapi.Error,))
 
     @event.listens_for(engine, "do_connect")
-    def connect_unless_open(dialect, _record, cargs, cparams):
+    def connect_unless_open(dialect: Dialect, _record: object, cargs: list[Any], cparams: dict[str, Any]) -> Any:
         try:
             return breaker.call(lambda: dialect.connect(*cargs, **cparams))
         except CircuitOpen as refused:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from flask_jwt_extended.exceptions import CSRFError
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
@@ -55,7 +57,14 @@ MESSAGE_FOR_STATUS = {
 class ApiError(Exception):
     """Raised by views to answer with the error shape."""
 
-    def __init__(self, status: int, code: str, message: str, details=None, headers=None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -70,8 +79,14 @@ def printable(text: str, limit: int = 200) -> str:
     return kept if len(kept) <= limit else kept[: limit - 1] + "…"
 
 
-def error_response(status: int, code: str, message: str, details=None, headers=None):
-    error = {"code": code, "message": message}
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    error: dict[str, Any] = {"code": code, "message": message}
     if details:
         error["details"] = details
     response = jsonify({"error": error})
@@ -91,7 +106,7 @@ CHALLENGE_DESCRIPTION = {
 }
 
 
-def api_error_response(error: ApiError):
+def api_error_response(error: ApiError) -> Response:
     return error_response(error.status, error.code, error.message, error.details, error.headers)
 
 
@@ -103,13 +118,14 @@ def bearer_challenge(code: str) -> str:
     return f'Bearer realm="api", error="invalid_token", error_description="{description}"'
 
 
-def http_exception_response(error: HTTPException):
+def http_exception_response(error: HTTPException) -> Response:
     status = error.code or 500
-    data = getattr(error, "data", None) or {}
+    data = getattr(error, "data", None) or {}  # webargs and flask-smorest put their details here
     messages = data.get("messages")
     headers = dict(data.get("headers") or {})
-    if status == 405 and error.valid_methods:
-        headers["Allow"] = ", ".join(error.valid_methods)
+    allowed = getattr(error, "valid_methods", None)  # a MethodNotAllowed's
+    if status == 405 and allowed:
+        headers["Allow"] = ", ".join(allowed)
     if status == 400 and messages and "json" in messages:
         return error_response(400, "invalid_json", "The request body is not valid JSON", headers=headers)
     if status == 422:
@@ -121,11 +137,11 @@ def http_exception_response(error: HTTPException):
     return error_response(status, code, message, headers=headers)
 
 
-def flatten_messages(messages) -> dict:
+def flatten_messages(messages: object) -> dict[str, Any]:
     """webargs nests errors by location (json, query, ...); clients want them by field."""
     if not isinstance(messages, dict):
         return {"_request": messages} if messages else {}
-    flat: dict = {}
+    flat: dict[str, Any] = {}
     for location_errors in messages.values():
         if isinstance(location_errors, dict):
             flat.update(location_errors)
@@ -139,14 +155,14 @@ class JsonErrorApi(Api):
 
     ERROR_SCHEMA = ErrorSchema
 
-    def handle_http_exception(self, error):
+    def handle_http_exception(self, error: HTTPException) -> Response:
         return http_exception_response(error)
 
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, api_error_response)
 
-    def unavailable(what: str, cause: BaseException, retry_after: int) -> object:
+    def unavailable(what: str, cause: BaseException, retry_after: int) -> Response:
         # The cause (host names, driver messages) goes to the log with the request id, not to the
         # client. A request the breaker refused without trying adds nothing to what it logged.
         level = logging.DEBUG if refused_without_trying(cause) else logging.WARNING
@@ -159,13 +175,13 @@ def register_error_handlers(app: Flask) -> None:
         )
 
     @app.errorhandler(CSRFError)
-    def handle_csrf_error(error: CSRFError):
+    def handle_csrf_error(error: CSRFError) -> Response:
         # The refresh cookie came without the matching X-CSRF-TOKEN: a cross-site forgery, or a client
         # that does not know the protocol. The token itself is fine, so this is not a 401.
         return error_response(403, "forbidden", f"Cookie-based refresh needs the X-CSRF-TOKEN header: {error}")
 
     @app.errorhandler(StoreUnavailable)
-    def handle_store_unavailable(error: StoreUnavailable):
+    def handle_store_unavailable(error: StoreUnavailable) -> Response:
         # Fail closed: without the token store we cannot tell a revoked token from a good one.
         return unavailable("token store", error, error.retry_after)
 
@@ -173,7 +189,7 @@ def register_error_handlers(app: Flask) -> None:
         app.register_error_handler(database_error, lambda error: unavailable("database", error, 5))
 
     @app.errorhandler(Exception)
-    def handle_unexpected(error: Exception):
+    def handle_unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return http_exception_response(error)
         log.exception("unhandled error")

@@ -1,5 +1,7 @@
 """Extension objects, created unbound and attached to the app in ``create_app``."""
 
+from typing import TYPE_CHECKING
+
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -21,5 +23,10 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# Models subclass db.Model, which Flask-SQLAlchemy builds from Base at run time; type checkers see Base.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 jwt = JWTManager()

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener, SMTPHandler, SysLogHandler
 
@@ -20,6 +21,7 @@ from flask.logging import default_handler
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client-supplied id is kept only when it is short and plain, so it cannot forge log lines.
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+ROLE = "flask_stack_role"  # the attribute that says which of our handlers one is (stdout, mail, syslog)
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s"
 
 
@@ -47,12 +49,12 @@ def _replace_handler(logger: logging.Logger, role: str, handler: logging.Handler
     """Install ``handler`` as the one handler of its role (None: none), so a second app in the same
     process neither logs twice nor keeps the first one's mail or syslog settings."""
     for existing in list(logger.handlers):
-        if getattr(existing, "flask_stack_role", None) == role:
+        if getattr(existing, ROLE, None) == role:
             logger.removeHandler(existing)
             existing.close()
     if handler is None:
         return
-    handler.flask_stack_role = role
+    setattr(handler, ROLE, role)
     handler.addFilter(RequestIdFilter())
     logger.addHandler(handler)
 
@@ -87,7 +89,7 @@ class OncePerSignature(logging.Filter):
     seconds; the next one that passes says how many were held back. A flood of one error (a crafted
     request sent a thousand times) is one e-mail, not a thousand."""
 
-    def __init__(self, interval: float, clock=time.monotonic):
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic):
         super().__init__()
         self.interval = interval
         self.clock = clock

@@ -1,8 +1,10 @@
 """Schemas shared by several blueprints: users and the error shape."""
 
 from datetime import UTC
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from werkzeug.datastructures import MultiDict
 
 
 class ErrorBodySchema(Schema):
@@ -36,10 +38,10 @@ class QueryArgsSchema(Schema):
     ambiguous, and webargs would quietly take the first."""
 
     @pre_load
-    def each_scalar_once(self, data, **_kwargs):
+    def each_scalar_once(self, data: Any, **_kwargs: Any) -> Any:
         raw = getattr(data, "data", None)  # webargs hands the schema a proxy of the request's MultiDict
-        if hasattr(raw, "getlist"):
-            lists = getattr(data, "multiple_keys", set())
+        if isinstance(raw, MultiDict):
+            lists: set[str] = getattr(data, "multiple_keys", set())
             repeated = sorted(key for key in raw if key not in lists and len(raw.getlist(key)) > 1)
             if repeated:
                 raise ValidationError({key: ["Give this parameter once."] for key in repeated})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from flask import Blueprint, Flask, send_from_directory
+from flask import Blueprint, Flask, Response, send_from_directory
 from werkzeug.routing import PathConverter
 
 HASHED_ASSET = re.compile(r"\.[0-9a-f]{8,}\.[A-Za-z0-9]+$")
@@ -29,14 +29,14 @@ def create_spa_blueprint(static_dir: str, template_dir: str) -> Blueprint:
     template_root = Path(template_dir).resolve()
     bp = Blueprint("spa", __name__)
 
-    def index():
+    def index() -> Response:
         response = send_from_directory(template_root, "index.html", max_age=0)
         response.headers["Cache-Control"] = "no-cache"
         return response
 
     @bp.get("/", defaults={"path": ""})
     @bp.get("/<spa_path:path>")
-    def serve(path: str):
+    def serve(path: str) -> Response:
         candidate = (static_root / path).resolve()
         if path and candidate.is_file() and candidate.is_relative_to(static_root):
             response = send_from_directory(static_root, path, max_age=0)

@@ -2,13 +2,14 @@
 format strings only escape double quotes."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gunicorn.glogging import Logger
 
 
-class JsonAccessLogger(Logger):
-    def access(self, resp, req, environ, request_time):
+class JsonAccessLogger(Logger):  # type: ignore[misc]  # gunicorn has no type information
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
         if not self.access_log_enabled:
             return
         atoms = self.atoms(resp, req, environ, request_time)

@@ -11,6 +11,7 @@ compressed size, so a long one can still arrive here, and ``make dev`` faces cli
 from __future__ import annotations
 
 import json
+import socket
 
 import gunicorn.util
 
@@ -34,7 +35,7 @@ def error_body(status: int, reason: str, detail: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
-def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     body = error_body(status_int, reason, mesg)
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"

@@ -8,8 +8,10 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -66,7 +68,7 @@ class Passwords:
         self._dummy_hash: str | None = None
 
     @classmethod
-    def from_config(cls, config) -> Passwords:
+    def from_config(cls, config: Mapping[str, Any]) -> Passwords:
         gate = HashGate(config["PASSWORD_HASH_CONCURRENCY"], config["PASSWORD_HASH_WAIT_SECONDS"])
         return cls(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_COST"], config["ARGON2_PARALLELISM"], gate)
 

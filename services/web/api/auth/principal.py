@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Flask
 from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import Permission, Role, User
@@ -72,7 +74,7 @@ def load_principal(user_id: int, cached: str | None, ttl: float) -> Principal | 
     return principal
 
 
-def forget_profiles(user_ids) -> None:
+def forget_profiles(user_ids: Iterable[int]) -> None:
     try:
         current_token_store().delete(*(keys.profile(user_id) for user_id in user_ids))
     except StoreUnavailable as error:
@@ -91,16 +93,16 @@ def init_app(app: Flask) -> None:
     event.listen(db.session, "after_rollback", discard_changed_users)
 
 
-def remember_changed_users(session, _context) -> None:
+def remember_changed_users(session: Session, _context: object) -> None:
     changed = {obj.id for obj in (*session.dirty, *session.deleted) if isinstance(obj, User)}
     session.info.setdefault("changed_users", set()).update(changed)
 
 
-def forget_changed_users(session) -> None:
+def forget_changed_users(session: Session) -> None:
     changed = session.info.pop("changed_users", None)
     if changed:
         forget_profiles(changed)
 
 
-def discard_changed_users(session) -> None:
+def discard_changed_users(session: Session) -> None:
     session.info.pop("changed_users", None)

@@ -57,7 +57,7 @@ def login(data):
         verified = False
     else:
         verified = get_passwords().verify(user.password_hash, password) and user.is_active
-    if not verified:
+    if user is None or not verified:
         throttle.record_failure(attempt)
         raise invalid_credentials()
     throttle.record_success(attempt)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from flask import current_app, jsonify
+from flask import Response, current_app, jsonify
 from flask_jwt_extended import create_access_token, create_refresh_token, set_refresh_cookies, unset_refresh_cookies
 
 
@@ -12,7 +13,7 @@ def new_family() -> str:
     return uuid.uuid4().hex
 
 
-def issue_token_pair(user_id: int | str, family: str, version: int) -> dict:
+def issue_token_pair(user_id: int | str, family: str, version: int) -> dict[str, Any]:
     claims = {"fam": family, "ver": version}
     identity = str(user_id)
     return {
@@ -24,7 +25,7 @@ def issue_token_pair(user_id: int | str, family: str, version: int) -> dict:
     }
 
 
-def token_response(pair: dict, in_cookie: bool):
+def token_response(pair: dict[str, Any], in_cookie: bool) -> Response | dict[str, Any]:
     """The pair as JSON; for a browser the refresh token goes into its HttpOnly cookie instead."""
     if not in_cookie:
         return pair
@@ -34,6 +35,6 @@ def token_response(pair: dict, in_cookie: bool):
     return response
 
 
-def without_refresh_cookie(response):
+def without_refresh_cookie(response: Response) -> Response:
     unset_refresh_cookies(response)
     return response

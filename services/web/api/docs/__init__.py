@@ -6,7 +6,7 @@ from flask import Blueprint, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
-BEARER_AUTH = [{"bearerAuth": []}]
+BEARER_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 STATIC_DIR = __path__[0] + "/static"
 
 bp = Blueprint("docs", __name__, url_prefix="/api/docs")

@@ -1,5 +1,6 @@
 import logging
 import time
+from collections.abc import Callable
 
 from flask import current_app
 from flask_smorest import Blueprint
@@ -33,7 +34,7 @@ def healthz():
     return {"status": "ok", "version": config["APP_VERSION"], "revision": config["APP_REVISION"]}
 
 
-def _check(name: str, probe) -> dict:
+def _check(name: str, probe: Callable[[], object]) -> dict[str, object]:
     """ok or error, and how long it took. What went wrong (host names, user names, driver text) is
     for the log, with the request id, not for whoever can reach the load balancer's probe."""
     started = time.perf_counter()

@@ -3,7 +3,7 @@ from enum import IntFlag
 from sqlalchemy import Boolean, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model, db
 
 
 class Permission(IntFlag):
@@ -12,7 +12,7 @@ class Permission(IntFlag):
     MANAGE_USERS = 4
 
 
-class Role(db.Model):
+class Role(Model):
     __tablename__ = "roles"
 
     # name -> (permissions, default role for new users)

@@ -1,10 +1,10 @@
 from sqlalchemy import Float, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 
 
-class TokenStoreEntry(db.Model):
+class TokenStoreEntry(Model):
     """The token store's rows when BLACKLIST_STORAGE_TYPE=database; ``flask prune-tokens`` drops
     expired ones. The table keeps the name the first migration gave it."""
 

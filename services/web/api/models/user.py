@@ -4,11 +4,11 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from .. import emails
-from ..extensions import db
+from ..extensions import Model, db
 from .role import Role
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
     # SQLite would otherwise hand a deleted user's id to the next new one, and an old token with it.
     __table_args__ = {"sqlite_autoincrement": True}

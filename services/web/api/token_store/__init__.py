@@ -12,11 +12,14 @@ answers 503: fail closed, never "not revoked". Every backend sits behind a circu
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar, cast
 
 from flask import Flask, current_app
 
 from ..breaker import CircuitBreaker, CircuitOpen
+
+T = TypeVar("T")
 
 
 class StoreUnavailable(RuntimeError):
@@ -76,7 +79,7 @@ class GuardedStore(TokenStore):
         self.breaker = breaker
         self.kind = inner.kind
 
-    def _call(self, operation):
+    def _call(self, operation: Callable[[], T]) -> T:
         try:
             return self.breaker.call(operation)
         except CircuitOpen as refused:
@@ -143,4 +146,4 @@ def init_app(app: Flask) -> TokenStore:
 
 
 def current_token_store() -> TokenStore:
-    return current_app.extensions["token_store"]
+    return cast(TokenStore, current_app.extensions["token_store"])

@@ -7,10 +7,12 @@ mixed into the request's ORM session. Upserts use ``ON CONFLICT``, which Postgre
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
+from typing import cast as type_cast
 
-from sqlalchemy import Integer, String, and_, case, cast, delete, literal, or_, select
+from sqlalchemy import ColumnElement, Connection, Integer, String, Table, and_, case, cast, delete, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..database import DATABASE_UNAVAILABLE
@@ -18,29 +20,29 @@ from ..extensions import db
 from ..models import TokenStoreEntry
 from . import Entry, StoreUnavailable, TokenStore
 
-table = TokenStoreEntry.__table__
+table = type_cast(Table, TokenStoreEntry.__table__)  # a mapped class's table
 INSERT_FOR_DIALECT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
-def _live(now: float):
+def _live(now: float) -> ColumnElement[bool]:
     return or_(table.c.expires_at.is_(None), table.c.expires_at > now)
 
 
 class DatabaseStore(TokenStore):
     kind = "database"
 
-    def __init__(self, clock=time.time):
+    def __init__(self, clock: Callable[[], float] = time.time):
         self.clock = clock
 
     @contextmanager
-    def _transaction(self):
+    def _transaction(self) -> Iterator[Connection]:
         try:
             with db.engine.begin() as connection:
                 yield connection
         except DATABASE_UNAVAILABLE as error:
             raise StoreUnavailable(f"database: {error}") from error
 
-    def _insert(self):
+    def _insert(self) -> Any:  # the dialect's Insert, with on_conflict_do_update
         return INSERT_FOR_DIALECT[db.engine.dialect.name](table)
 
     def _expiry(self, ttl: float | None) -> float | None:
@@ -51,7 +53,7 @@ class DatabaseStore(TokenStore):
             rows = connection.execute(
                 select(table.c.key, table.c.value).where(table.c.key.in_(keys), _live(self.clock()))
             )
-            found = dict(rows.all())
+            found: dict[str, str] = {key: value for key, value in rows.all()}  # noqa: C416 - rows, not pairs
         return [found.get(k) for k in keys]
 
     def set_many(self, entries: Sequence[Entry]) -> None:

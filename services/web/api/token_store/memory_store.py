@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import Entry, TokenStore
 
@@ -12,7 +12,7 @@ from . import Entry, TokenStore
 class MemoryStore(TokenStore):
     kind = "memory"
 
-    def __init__(self, clock=time.time):
+    def __init__(self, clock: Callable[[], float] = time.time):
         self.clock = clock
         self.lock = threading.Lock()
         self.entries: dict[str, tuple[str, float | None]] = {}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -14,7 +15,7 @@ from . import Entry, StoreUnavailable, TokenStore
 
 
 @contextmanager
-def _unavailable_on_error():
+def _unavailable_on_error() -> Iterator[None]:
     try:
         yield
     except redis.RedisError as error:
@@ -33,7 +34,7 @@ class RedisStore(TokenStore):
         self.prefix = prefix
 
     @classmethod
-    def from_config(cls, config: Mapping) -> RedisStore:
+    def from_config(cls, config: Mapping[str, Any]) -> RedisStore:
         timeout = config["REDIS_SOCKET_TIMEOUT"]
         client = redis.Redis.from_url(
             config["REDIS_URL"],
@@ -52,7 +53,8 @@ class RedisStore(TokenStore):
 
     def get_many(self, keys: Sequence[str]) -> list[str | None]:
         with _unavailable_on_error():
-            return self.client.mget([self._key(k) for k in keys])
+            # decode_responses=True: str, never bytes (redis-py's types cannot say so)
+            return cast(list[str | None], self.client.mget([self._key(k) for k in keys]))
 
     def set_many(self, entries: Sequence[Entry]) -> None:
         with _unavailable_on_error():
@@ -64,17 +66,17 @@ class RedisStore(TokenStore):
     def add(self, key: str, value: str, ttl: float) -> str | None:
         with _unavailable_on_error():
             # SET NX GET (Redis >= 7): sets when absent and returns what was there, in one command.
-            return self.client.set(self._key(key), value, nx=True, get=True, px=_ms(ttl))
+            return cast(str | None, self.client.set(self._key(key), value, nx=True, get=True, px=_ms(ttl)))
 
     def incr(self, key: str, ttl: float | None = None) -> int:
         with _unavailable_on_error():
             if ttl is None:
-                return self.client.incr(self._key(key))
+                return int(self.client.incr(self._key(key)))
             pipe = self.client.pipeline(transaction=True)
             pipe.incr(self._key(key))
             pipe.pexpire(self._key(key), _ms(ttl), nx=True)
             count, _ = pipe.execute()
-            return count
+            return int(count)
 
     def ttl(self, key: str) -> float | None:
         with _unavailable_on_error():
