@@ -155,7 +155,7 @@ base-images:
 	 else echo "[tests] no Docker engine: the Docker-backed tiers will skip (REQUIRE_DOCKER=1 fails them)"; fi
 
 ##@ Without Docker
-.PHONY: venv dev lint lock spa
+.PHONY: venv dev migration lint lock spa
 venv: $(VENV)/.installed ## Create .venv with the pinned app and test dependencies
 
 $(VENV)/.installed: $(WEB)/requirements.txt requirements-dev.txt
@@ -181,18 +181,30 @@ dev: venv ## Run the API and the SPA with no Docker: SQLite, database token stor
 	$(call say,serving http://localhost:$(DEV_PORT)/ (API docs: /api/docs); Ctrl-C stops)
 	cd $(WEB) && $(DEV_ENV) exec ../../$(BIN)/gunicorn -c gunicorn.conf.py 'api:create_app()'
 
+migration: venv ## A new migration from the models' changes: make migration m="what changed" (then read it)
+	@test -n "$(m)" || { echo 'usage: make migration m="what changed"'; exit 2; }
+	@mkdir -p $(dir $(DEV_DB))
+	cd $(WEB) && $(DEV_ENV) ../../$(BIN)/flask --app api deploy
+	cd $(WEB) && $(DEV_ENV) ../../$(BIN)/flask --app api db migrate -m "$(m)"
+
 spa: ## Rebuild the default SPA (services/nginx/spa-src -> spa, content-hashed names)
 	$(call say,building the SPA)
 	$(PYTHON) services/nginx/build_spa.py
 
-lint: venv ## ruff: lint and format check
+lint: venv ## ruff (lint, format), mypy, shellcheck on every shell script, hadolint on every Dockerfile
 	$(call say,ruff)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(call say,mypy (strict; what it checks: pyproject.toml))
+	$(BIN)/mypy
+	$(call say,shellcheck)
+	git ls-files -z '*.sh' .ci/run | xargs -0 $(BIN)/shellcheck -x
+	$(call say,hadolint)
+	git ls-files -z '*Dockerfile' | xargs -0 $(BIN)/hadolint
 
 lock: venv ## Re-resolve the pinned requirements (with hashes) from the *.in files
 	$(call say,resolving pins with uv)
-	$(BIN)/pip install --quiet uv
+	$(BIN)/pip install --quiet "$$(grep -E "^uv[>=<]" requirements-dev.in)"
 	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	  $(WEB)/requirements.in -o $(WEB)/requirements.txt
 	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \

@@ -41,8 +41,11 @@ build_base() {
   local rootfs
   rootfs=$(mktemp -d /tmp/flask-stack-rootfs.XXXXXX)
   trap 'rm -rf "$rootfs"' RETURN
-  say "debootstrap $suite into $rootfs ($(host_mirror || true))"
-  debootstrap --variant=minbase --include=ca-certificates "$suite" "$rootfs" $(host_mirror) >/dev/null
+  # The mirror is debootstrap's optional third argument: none means its default.
+  local mirror=()
+  mapfile -t mirror < <(host_mirror || true)
+  say "debootstrap $suite into $rootfs (${mirror[*]:-default mirror})"
+  debootstrap --variant=minbase --include=ca-certificates "$suite" "$rootfs" "${mirror[@]}" >/dev/null
   # Same package sources as this machine (updates, security), when it uses the standard layout.
   if [ -f /etc/apt/sources.list.d/debian.sources ]; then
     cp /etc/apt/sources.list.d/debian.sources "$rootfs/etc/apt/sources.list.d/debian.sources"

@@ -9,21 +9,21 @@ if [ "${1:-}" = "--volumes" ]; then volumes=1; shift; fi
 project=${1:?usage: remove-project.sh [--volumes] PROJECT}
 label="label=com.docker.compose.project=$project"
 
-containers=$(docker ps -aq --filter "$label")
-if [ -n "$containers" ]; then
-  docker rm -f $containers >/dev/null
-  echo "[kill] removed $(echo "$containers" | wc -l) container(s) of $project"
+mapfile -t containers < <(docker ps -aq --filter "$label")
+if [ "${#containers[@]}" -gt 0 ]; then
+  docker rm -f "${containers[@]}" >/dev/null
+  echo "[kill] removed ${#containers[@]} container(s) of $project"
 fi
-networks=$(docker network ls -q --filter "$label")
-if [ -n "$networks" ]; then
-  docker network rm $networks >/dev/null
-  echo "[kill] removed $(echo "$networks" | wc -l) network(s) of $project"
+mapfile -t networks < <(docker network ls -q --filter "$label")
+if [ "${#networks[@]}" -gt 0 ]; then
+  docker network rm "${networks[@]}" >/dev/null
+  echo "[kill] removed ${#networks[@]} network(s) of $project"
 fi
 if [ "$volumes" = 1 ]; then
-  vols=$(docker volume ls -q --filter "$label")
-  if [ -n "$vols" ]; then
-    docker volume rm $vols >/dev/null
-    echo "[kill] removed volume(s): $(echo $vols)"
+  mapfile -t vols < <(docker volume ls -q --filter "$label")
+  if [ "${#vols[@]}" -gt 0 ]; then
+    docker volume rm "${vols[@]}" >/dev/null
+    echo "[kill] removed volume(s): ${vols[*]}"
   fi
 fi
 left=$(docker ps -q --filter "$label" | wc -l)

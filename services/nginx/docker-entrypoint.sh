@@ -26,6 +26,7 @@ sign_in_rate=${SIGN_IN_RATE:-2r/s}
 
 log() { echo "[edge] $*" >&2; }
 
+# shellcheck source=services/nginx/edge-lib.sh
 . /usr/local/lib/edge-lib.sh
 
 # A development CA and a certificate it signs, so clients can verify the chain with ca.pem. The CA

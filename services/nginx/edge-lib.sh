@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Sourced by docker-entrypoint.sh and edge-upstream.sh: what this nginx binary supports.
 
 nginx_installed_version() { nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p'; }

@@ -43,6 +43,7 @@ reload=0
 if [ "${1:-}" = "--reload" ]; then reload=1; shift; fi
 [ $# -gt 0 ] || { echo "usage: edge-upstream.sh [--reload] HOST:PORT..." >&2; exit 2; }
 
+# shellcheck source=services/nginx/edge-lib.sh
 . /usr/local/lib/edge-lib.sh
 # From 1.27.3 nginx re-resolves upstream names, so a recreated container (new address) is found.
 if nginx_at_least 1.27.3; then
@@ -86,6 +87,7 @@ if [ "$reload" = 1 ]; then
   # longer under load). Return only once every one of them is finishing up or gone, so that a
   # caller that next waits for `--draining` to reach 0 and stops the old upstream loses nothing.
   waited=0
+  # shellcheck disable=SC2086  # $before is a list of PIDs, one argument each
   while [ -n "$(still_serving $before)" ]; do
     if [ "$waited" -ge 200 ]; then
       echo "[edge] nginx has not applied the reload within 10 s" >&2

@@ -18,7 +18,7 @@ if [ "$1" = 'postgres' ] && [ "$(id -u)" = '0' ]; then
   mkdir -p "$PGDATA"
   chown -R postgres:postgres "$PGDATA" /var/run/postgresql
   chmod 700 "$PGDATA"
-  exec setpriv --reuid=postgres --regid=postgres --init-groups "$BASH_SOURCE" "$@"
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
 fi
 
 if [ "$1" = 'postgres' ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
@@ -31,6 +31,7 @@ if [ "$1" = 'postgres' ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   fi
   pwfile=$(mktemp)
   printf '%s' "${POSTGRES_PASSWORD:-}" > "$pwfile"
+  # shellcheck disable=SC2086  # POSTGRES_INITDB_ARGS holds several options: split on purpose
   initdb --username="$user" --pwfile="$pwfile" --encoding=UTF8 --locale=C.UTF-8 \
     --auth-local=trust --auth-host="$auth" ${POSTGRES_INITDB_ARGS:-} >/dev/null
   rm -f "$pwfile"
@@ -46,6 +47,7 @@ if [ "$1" = 'postgres' ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     psql -v ON_ERROR_STOP=1 --username "$user" --dbname postgres \
       -c "CREATE DATABASE \"$db\"" >/dev/null
   fi
+  # shellcheck source=/dev/null  # the init scripts are mounted at run time
   for f in /docker-entrypoint-initdb.d/*; do
     case "$f" in
       *.sh) echo "running $f"; . "$f" ;;
