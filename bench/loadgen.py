@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.stack import log, run
 from harness.paths import REPO_ROOT
@@ -78,14 +79,14 @@ def wrk(scenario: Scenario, seconds: float) -> Run:
     )
 
 
-def oha_binary() -> str | None:
+def oha_binary() -> str:
     for candidate in (os.environ.get("OHA"), str(REPO_ROOT / "build/oha/bin/oha"), shutil.which("oha")):
         if candidate and Path(candidate).exists():
             return candidate
-    return None
+    raise SystemExit("bench: oha is missing (`make bench-tools` builds it)")
 
 
-def oha_fixed_rate(scenario: Scenario, rate: int, seconds: int) -> dict:
+def oha_fixed_rate(scenario: Scenario, rate: int, seconds: int) -> dict[str, Any]:
     """Latency at a fixed request rate, measured from when each request was due (no coordinated omission)."""
     argv = [
         "taskset",
@@ -142,6 +143,8 @@ def rounds_of(steps: list[Step], rounds: int, seconds: float) -> tuple[dict[str,
                 continue
             with Background(step.during, seconds) as background:
                 runs[step.key].append(wrk(step.scenario, seconds))
+            if background.result is None:
+                raise RuntimeError(f"the background load during {step.key} did not finish")
             background_runs.append(background.result)
             time.sleep(SETTLE_SECONDS)  # the flood's last requests finish before the next measurement
         log(f"  round {number + 1}: " + ", ".join(f"{k} {v[-1].rps:,.0f}" for k, v in runs.items()) + " req/s")
@@ -151,23 +154,22 @@ def rounds_of(steps: list[Step], rounds: int, seconds: float) -> tuple[dict[str,
 class Background:
     """A second wrk running for the length of a `with` block (a login flood)."""
 
-    def __init__(self, scenario: Scenario, seconds: float):
+    def __init__(self, scenario: Scenario, seconds: float) -> None:
         self.scenario = scenario
         self.seconds = seconds
         self.result: Run | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> Background:
         self.thread = threading.Thread(target=self._run)
         self.thread.start()
         time.sleep(0.5)  # let the flood build up before the measured run starts
         return self
 
-    def _run(self):
+    def _run(self) -> None:
         self.result = wrk(self.scenario, self.seconds + 1)
 
-    def __exit__(self, *_):
+    def __exit__(self, *_exc: object) -> None:
         self.thread.join()
-        return False
 
 
 def wrk_version() -> str:

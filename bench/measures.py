@@ -13,16 +13,19 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import docker
 import requests
+from docker.models.containers import Container
 
 from bench.loadgen import FIXED_RATE_CAP, Run, Scenario, Step, oha_binary, oha_fixed_rate, rounds_of, wrk, wrk_version
 from bench.profile import profile_protected
 from bench.stack import PASSWORD, BenchStack, log, run
+from harness.stacks import memory_mib, output
 
 
-def argon2_cost_ms(stack: BenchStack) -> dict:
+def argon2_cost_ms(stack: BenchStack) -> dict[str, Any]:
     code = (
         "import time; from api.config import load_config; from argon2 import PasswordHasher\n"
         "c = load_config()\n"
@@ -37,10 +40,7 @@ def argon2_cost_ms(stack: BenchStack) -> dict:
     return {"verify_ms": float(ms), "time_cost": int(t), "memory_kib": int(m), "parallelism": int(p)}
 
 
-def memory(stack: BenchStack) -> dict:
-    container = stack.container("web")
-    stats = container.stats(stream=False)
-    usage = stats["memory_stats"]["usage"] - stats["memory_stats"].get("stats", {}).get("cache", 0)
+def memory(stack: BenchStack) -> dict[str, Any]:
     code = (
         "import os, json\n"
         "rows = []\n"
@@ -59,7 +59,7 @@ def memory(stack: BenchStack) -> dict:
     processes = json.loads(stack.python_in_web(code).strip().splitlines()[-1])
     workers = [p for p in processes if not p["master"]]
     return {
-        "container_mib": round(usage / 2**20, 1),
+        "container_mib": round(memory_mib(stack.container("web")), 1),
         "workers": len(workers),
         "worker_rss_mib": round(statistics.median(p["rss_kib"] for p in workers) / 1024, 1),
         "worker_pss_mib": round(statistics.median(p["pss_kib"] for p in workers) / 1024, 1),
@@ -67,19 +67,15 @@ def memory(stack: BenchStack) -> dict:
     }
 
 
-def all_container_memory(stack: BenchStack) -> dict:
-    result = {}
-    for service in ("nginx", "web", "db", "redis"):
-        stats = stack.container(service).stats(stream=False)["memory_stats"]
-        result[service] = round((stats["usage"] - stats.get("stats", {}).get("cache", 0)) / 2**20, 1)
-    return result
+def all_container_memory(stack: BenchStack) -> dict[str, Any]:
+    return {service: round(memory_mib(stack.container(service)), 1) for service in ("nginx", "web", "db", "redis")}
 
 
-def refresh_under_concurrency(stack: BenchStack, seconds: float, users: int = 16) -> dict:
+def refresh_under_concurrency(stack: BenchStack, seconds: float, users: int = 16) -> dict[str, Any]:
     """Each user rotates its own chain as fast as it can; then a stampede on one token. Rotation
     must neither lose a family (a good chain refused) nor duplicate one (two successors)."""
     chains = [stack.login(f"rotate-{n}-{time.time_ns()}@bench.example")["refresh_token"] for n in range(users)]
-    outcomes: Counter = Counter()
+    outcomes: Counter[int] = Counter()
     deadline = time.monotonic() + seconds
 
     def rotate(index: int) -> None:
@@ -127,31 +123,35 @@ def refresh_under_concurrency(stack: BenchStack, seconds: float, users: int = 16
     }
 
 
-def versions(stack: BenchStack) -> dict:
+def versions(stack: BenchStack) -> dict[str, Any]:
     web = stack.container("web")
     return {
-        "python": web.exec_run(["python", "--version"]).output.decode().strip(),
-        "gunicorn": web.exec_run(["gunicorn", "--version"]).output.decode().strip(),
-        "nginx": stack.container("nginx").exec_run(["nginx", "-v"]).output.decode().strip(),
-        "postgres": stack.container("db").exec_run(["postgres", "--version"]).output.decode().strip(),
-        "redis": stack.container("redis").exec_run(["redis-server", "--version"]).output.decode().split(" sha")[0],
+        "python": output(web, ["python", "--version"]).strip(),
+        "gunicorn": output(web, ["gunicorn", "--version"]).strip(),
+        "nginx": output(stack.container("nginx"), ["nginx", "-v"]).strip(),
+        "postgres": output(stack.container("db"), ["postgres", "--version"]).strip(),
+        "redis": output(stack.container("redis"), ["redis-server", "--version"]).split(" sha")[0],
         "wrk": wrk_version(),
-        "oha": run([oha_binary(), "--version"]).stdout.strip() if oha_binary() else "not installed",
-        "images": {s: stack.container(s).image.tags[0] for s in ("web", "nginx", "db", "redis")},
-        "gunicorn_config": web.exec_run(
+        "oha": run([oha_binary(), "--version"]).stdout.strip(),
+        "images": {s: image_tag(stack.container(s)) for s in ("web", "nginx", "db", "redis")},
+        "gunicorn_config": output(
+            web,
             [
                 "python",
                 "-c",
                 "import runpy; s = runpy.run_path('gunicorn.conf.py'); "
                 "print(s['workers'], s['worker_class'], s['threads'])",
-            ]
-        )
-        .output.decode()
-        .split()[-3:],
+            ],
+        ).split()[-3:],
     }
 
 
-def machine() -> dict:
+def image_tag(container: Container) -> str:
+    image = container.image
+    return image.tags[0] if image is not None and image.tags else "untagged"
+
+
+def machine() -> dict[str, Any]:
     meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
     cpu = next(
         (
@@ -170,9 +170,12 @@ def machine() -> dict:
     }
 
 
-def measure(stack: BenchStack, rounds: int, seconds: float) -> dict:
+def measure(stack: BenchStack, rounds: int, seconds: float) -> dict[str, Any]:
     index = requests.get(stack.https + "/", verify=False, timeout=10).text
-    asset = re.search(r'href="(/assets/favicon\.[0-9a-f]+\.svg)"', index)[1]  # the smallest hashed asset
+    favicon = re.search(r'href="(/assets/favicon\.[0-9a-f]+\.svg)"', index)  # the smallest hashed asset
+    if favicon is None:
+        raise SystemExit("the SPA's index names no hashed favicon: is the SPA built?")
+    asset = favicon[1]
     asset_bytes = len(requests.get(stack.https + asset, verify=False, timeout=10).content)
     token = stack.login("bench@bench.example")["access_token"]
     body = json.dumps({"email": "bench@bench.example", "password": PASSWORD})
@@ -195,7 +198,7 @@ def measure(stack: BenchStack, rounds: int, seconds: float) -> dict:
             connections=8,
         ),
     }
-    results: dict = {"machine": machine(), "versions": versions(stack), "rounds": rounds, "seconds": seconds}
+    results: dict[str, Any] = {"machine": machine(), "versions": versions(stack), "rounds": rounds, "seconds": seconds}
     results["memory_idle"] = memory(stack)
     results["containers_idle_mib"] = all_container_memory(stack)
     log("warming up")
@@ -252,7 +255,7 @@ def measure(stack: BenchStack, rounds: int, seconds: float) -> dict:
     return results
 
 
-def run_summary(r: Run) -> dict:
+def run_summary(r: Run) -> dict[str, Any]:
     return {
         "rps": round(r.rps, 1),
         "p50_ms": round(r.p50_ms, 2),
@@ -262,7 +265,7 @@ def run_summary(r: Run) -> dict:
     }
 
 
-def runs_summary(name: str, runs: list[Run]) -> dict:
+def runs_summary(name: str, runs: list[Run]) -> dict[str, Any]:
     return {
         "name": name,
         "rps_median": round(statistics.median(r.rps for r in runs), 1),
@@ -273,7 +276,7 @@ def runs_summary(name: str, runs: list[Run]) -> dict:
     }
 
 
-def paired(runs: dict[str, list[Run]], names: dict[str, str], a: str, b: str) -> dict:
+def paired(runs: dict[str, list[Run]], names: dict[str, str], a: str, b: str) -> dict[str, Any]:
     ratios = [x.rps / y.rps for x, y in zip(runs[a], runs[b], strict=True)]
     return {
         "a": names[a],

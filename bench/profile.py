@@ -8,15 +8,16 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from bench.loadgen import Scenario, wrk
 from bench.stack import BenchStack
 
 
-def profile_protected(stack: BenchStack, scenario: Scenario, seconds: int) -> list[tuple[str, float]]:
+def profile_protected(stack: BenchStack, scenario: Scenario, seconds: int) -> dict[str, Any]:
     """py-spy on every gunicorn worker while the protected endpoint is under load: where the time goes."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    top = stack.client.api.top(stack.container("web").id, ps_args="-o pid,ppid,args")
+    top = stack.client.api.top(stack.container("web").id or "", ps_args="-o pid,ppid,args")
     master = next(
         int(p[0]) for p in top["Processes"] if "gunicorn" in p[2] and not any(q[0] == p[1] for q in top["Processes"])
     )
@@ -59,11 +60,11 @@ STEPS = {
 IDLE = ("_worker (concurrent/futures/thread.py", "EpollSelector.select", "Arbiter.", "wait_for_signals")
 
 
-def attribute(lines: list[str]) -> dict:
+def attribute(lines: list[str]) -> dict[str, Any]:
     """Busy samples only (a thread waiting for work is not work): the share of time by the package
     the sampled frame was in, and the inclusive share of the request's main steps."""
-    by_package: Counter = Counter()
-    by_step: Counter = Counter()
+    by_package: Counter[str] = Counter()
+    by_step: Counter[str] = Counter()
     total = 0
     for line in lines:
         stack, _, count = line.rpartition(" ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.loadgen import CONNECTIONS, LOADGEN_CPU
 
 TARGETS = [
@@ -14,7 +16,7 @@ TARGETS = [
 ]
 
 
-def render(r: dict) -> str:
+def render(r: dict[str, Any]) -> str:
     m, v = r["machine"], r["versions"]
     lines = [
         "# Benchmarks",

@@ -5,13 +5,15 @@ through nginx can be compared with the same request straight to gunicorn."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import docker
 import requests
 
 from harness.ports import free_port
-from harness.stacks import ProductionStack
+from harness.stacks import ProductionStack, output
 
 PROJECT = "flask-stack-bench"
 PASSWORD = "benchmark password, long enough"
@@ -21,7 +23,7 @@ def log(message: str) -> None:
     print(f"[bench] {message}", flush=True)
 
 
-def run(argv, **kwargs) -> subprocess.CompletedProcess:
+def run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, check=True, **kwargs)
 
 
@@ -47,13 +49,14 @@ class BenchStack(ProductionStack):
         super().up()
 
     def python_in_web(self, code: str) -> str:
-        return self.container("web").exec_run(["python", "-c", code]).output.decode()
+        return output(self.container("web"), ["python", "-c", code])
 
-    def login(self, email: str) -> dict:
+    def login(self, email: str) -> dict[str, Any]:
         session = requests.Session()
         session.post(f"{self.direct}/api/auth/register", json={"email": email, "password": PASSWORD}, timeout=10)
         response = session.post(
             f"{self.direct}/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=10
         )
         response.raise_for_status()
-        return response.json()
+        tokens: dict[str, Any] = response.json()
+        return tokens

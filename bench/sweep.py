@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
-from bench.loadgen import CONNECTIONS, LOADGEN_CPU, Scenario, wrk
+from bench.loadgen import CONNECTIONS, LOADGEN_CPU, Run, Scenario, wrk
 from bench.measures import machine, memory
 from bench.stack import BenchStack, log
 
@@ -13,7 +14,7 @@ from bench.stack import BenchStack, log
 SWEEP = [("sync", 5, 1), ("gthread", 2, 4), ("gthread", 3, 4), ("gthread", 5, 4), ("gthread", 5, 8), ("gthread", 8, 2)]
 
 
-def sweep(stack: BenchStack, rounds: int, seconds: float) -> list[dict]:
+def sweep(stack: BenchStack, rounds: int, seconds: float) -> list[dict[str, Any]]:
     """Each gunicorn configuration in turn (web recreated with it), the same scenarios each time."""
     rows = []
     original = stack.env_file.read_text()
@@ -34,7 +35,7 @@ def sweep(stack: BenchStack, rounds: int, seconds: float) -> list[dict]:
             )
             wrk(bare, 2)
             idle = memory(stack)
-            runs = {name: [] for name in ("bare", "direct", "protected")}
+            runs: dict[str, list[Run]] = {name: [] for name in ("bare", "direct", "protected")}
             for _ in range(rounds):
                 for name, scenario in (("bare", bare), ("direct", direct), ("protected", protected)):
                     runs[name].append(wrk(scenario, seconds))
@@ -50,7 +51,7 @@ def sweep(stack: BenchStack, rounds: int, seconds: float) -> list[dict]:
     return rows
 
 
-def render_sweep(rows: list[dict], rounds: int, seconds: float) -> str:
+def render_sweep(rows: list[dict[str, Any]], rounds: int, seconds: float) -> str:
     lines = [
         "# gunicorn worker sweep",
         "",

@@ -7,7 +7,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import docker
 from docker.models.containers import Container
@@ -31,11 +31,38 @@ def containers(project: str, service: str) -> list[Container]:
     return found
 
 
+def output(container: Container, argv: Sequence[str]) -> str:
+    """What a command run in ``container`` printed (stdout and stderr together), as text."""
+    result = container.exec_run(list(argv))
+    return cast(bytes, result.output).decode()
+
+
+def memory_mib(container: Container) -> float:
+    """The container's memory use without the page cache, as `docker stats` counts it."""
+    stats = cast(dict[str, Any], container.stats(stream=False))["memory_stats"]
+    return float(stats["usage"] - stats.get("stats", {}).get("cache", 0)) / 2**20
+
+
 class StackFailed(RuntimeError):
     """The stack did not come up; the message holds compose's complaint and the services' last logs."""
 
 
-class ProductionStack:
+class EdgeAddresses:
+    """Where a stack's nginx answers on this machine: its two published ports, as URLs."""
+
+    http_port: int
+    https_port: int
+
+    @property
+    def https(self) -> str:
+        return f"https://localhost:{self.https_port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://localhost:{self.http_port}"
+
+
+class ProductionStack(EdgeAddresses):
     """docker-compose.prod.yml (plus ``overlays``) as project ``project``, its settings and secrets
     in ``home`` as `make secrets` writes them, on free ports, with a temporary certificate."""
 
@@ -57,14 +84,6 @@ class ProductionStack:
             "ACME_WEBROOT": str(home / "acme"),
             **(settings or {}),
         }
-
-    @property
-    def https(self) -> str:
-        return f"https://localhost:{self.https_port}"
-
-    @property
-    def http(self) -> str:
-        return f"http://localhost:{self.http_port}"
 
     @property
     def command(self) -> list[str]:

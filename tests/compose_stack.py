@@ -20,7 +20,7 @@ from contract import Api
 from docker_env import base_image, docker_client_or_skip, ensure_image, missing
 from harness.paths import REPO_ROOT
 from harness.ports import free_port
-from harness.stacks import remove_project
+from harness.stacks import EdgeAddresses, remove_project
 
 PROJECT = "flask-stack-test"
 
@@ -32,20 +32,12 @@ def compose_v2_or_skip() -> None:
 
 
 @dataclass
-class Stack:
+class Stack(EdgeAddresses):
     compose: object
     http_port: int
     https_port: int
     ca_file: Path
     project: str = PROJECT
-
-    @property
-    def https(self) -> str:
-        return f"https://localhost:{self.https_port}"
-
-    @property
-    def http(self) -> str:
-        return f"http://localhost:{self.http_port}"
 
     def session(self) -> requests.Session:
         session = requests.Session()

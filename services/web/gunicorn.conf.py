@@ -1,6 +1,7 @@
 """gunicorn settings, all from the environment: ``gunicorn -c gunicorn.conf.py 'api:create_app()'``."""
 
 import os
+from typing import Any
 
 from runtime.cpus import available_cpus, default_workers
 from runtime.environment import load_environment
@@ -65,7 +66,7 @@ preload_app = not reload
 os.environ["GUNICORN_WORKERS"] = str(workers)
 
 
-def post_fork(server, worker):
+def post_fork(server: Any, worker: Any) -> None:  # gunicorn ships no types
     """Connections must not be shared across fork: each worker opens its own."""
     from api.extensions import db
 

@@ -7,7 +7,7 @@ import docker
 import pytest
 import requests
 
-from harness.stacks import ProductionStack
+from harness.stacks import ProductionStack, output
 
 PROJECT = "flask-stack-prodtest"
 
@@ -35,11 +35,11 @@ def test_redirects_to_the_public_https_port(production):
     assert response.headers["Location"] == production.https + "/x"
 
 
-@pytest.mark.parametrize("service", ["web", "nginx"])
-def test_app_containers_are_locked_down(production, service):
+@pytest.mark.parametrize(("service", "user"), [("web", "10001:10001"), ("nginx", "101:101")])
+def test_app_containers_are_locked_down(production, service, user):
     attrs = production.container(service).attrs
     host = attrs["HostConfig"]
-    assert attrs["Config"]["User"] in {"web", "nginx"}
+    assert attrs["Config"]["User"] == user  # by number, so "not root" can be checked without /etc/passwd
     assert host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
     assert "no-new-privileges:true" in host["SecurityOpt"]
@@ -79,11 +79,11 @@ def test_production_logs_are_json(production):
 
 
 def redis_cli(production, *args: str) -> str:
-    return production.container("redis").exec_run(["redis-cli", "--no-auth-warning", *args]).output.decode()
+    return output(production.container("redis"), ["redis-cli", "--no-auth-warning", *args])
 
 
 def app_redis_cli(production, *command: str) -> str:
-    password = production.container("redis").exec_run(["cat", "/run/secrets/redis_app_password"]).output.decode()
+    password = output(production.container("redis"), ["cat", "/run/secrets/redis_app_password"])
     return redis_cli(production, "--user", "app", "--pass", password, *command)
 
 
@@ -100,7 +100,8 @@ def test_the_apps_redis_user_runs_only_its_own_commands(production):
 
 def test_the_app_connects_to_postgres_as_its_own_role_that_is_no_superuser(production):
     db = production.container("db")
-    rows = db.exec_run(
+    rows = output(
+        db,
         [
             "psql",
             "-U",
@@ -109,14 +110,15 @@ def test_the_app_connects_to_postgres_as_its_own_role_that_is_no_superuser(produ
             "app",
             "-Atc",
             "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'app'",
-        ]
-    ).output.decode()
-    assert rows.strip() == "f|f|f"
-    owner = db.exec_run(
-        ["psql", "-U", "postgres", "-d", "app", "-Atc", "SELECT tableowner FROM pg_tables WHERE tablename = 'users'"]
+        ],
     )
-    assert owner.output.decode().strip() == "app"
-    denied = db.exec_run(["psql", "-U", "app", "-d", "app", "-c", "CREATE ROLE probe"]).output.decode()
+    assert rows.strip() == "f|f|f"
+    owner = output(
+        db,
+        ["psql", "-U", "postgres", "-d", "app", "-Atc", "SELECT tableowner FROM pg_tables WHERE tablename = 'users'"],
+    )
+    assert owner.strip() == "app"
+    denied = output(db, ["psql", "-U", "app", "-d", "app", "-c", "CREATE ROLE probe"])
     assert "permission denied to create role" in denied
 
 

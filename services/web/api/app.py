@@ -25,7 +25,7 @@ from .logs import configure_logging
 from .users.routes import blp as users_blueprint
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
-# The seeds' development headers: edited CSS/JS shows without a hard reload.
+# In development nothing is cached: edited CSS/JS shows without a hard reload.
 DEVELOPMENT_NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache", "Expires": "0"}
 
 log = logging.getLogger(__name__)

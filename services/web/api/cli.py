@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
@@ -22,7 +23,7 @@ DEPLOY_LOCK_ID = 720618040
 
 
 @contextmanager
-def one_deploy_at_a_time():
+def one_deploy_at_a_time() -> Iterator[None]:
     """Two deploys starting together (replicas, a push during a restart) take turns on Postgres."""
     if db.engine.dialect.name != "postgresql":
         yield
@@ -37,7 +38,7 @@ def one_deploy_at_a_time():
 
 @click.command("deploy")
 @with_appcontext
-def deploy_command():
+def deploy_command() -> None:
     """Upgrade the schema to head and insert or update the default roles. Idempotent."""
     with one_deploy_at_a_time():
         upgrade()
@@ -72,7 +73,7 @@ def create_admin_command(email: str) -> None:
 
 @click.command("prune-tokens")
 @with_appcontext
-def prune_tokens_command():
+def prune_tokens_command() -> None:
     """Delete expired revocation, rotation and throttle entries (database backend; Redis expires its own)."""
     removed = current_token_store().prune()
     click.echo(f"prune-tokens: removed {removed} expired entries from the {current_token_store().kind} store")

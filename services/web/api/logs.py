@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener, SMTPHandler, SysLogHandler
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request
 from flask.logging import default_handler
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -73,15 +73,20 @@ def configure_logging(app: Flask) -> None:
     add_mail_handler(app)
 
     @app.before_request
-    def assign_request_id():
+    def assign_request_id() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         g.request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
 
     @app.after_request
-    def echo_request_id(response):
+    def echo_request_id(response: Response) -> Response:
         if "request_id" in g:
             response.headers[REQUEST_ID_HEADER] = g.request_id
         return response
+
+
+# What makes two error records "the same error": logger, exception type and where it was raised
+# (file, line), or logger and message template.
+Signature = tuple[str | int, ...]
 
 
 class OncePerSignature(logging.Filter):
@@ -94,11 +99,11 @@ class OncePerSignature(logging.Filter):
         self.interval = interval
         self.clock = clock
         self.lock = threading.Lock()
-        self.last_sent: dict[tuple, float] = {}
-        self.held_back: dict[tuple, int] = {}
+        self.last_sent: dict[Signature, float] = {}
+        self.held_back: dict[Signature, int] = {}
 
     @staticmethod
-    def signature(record: logging.LogRecord) -> tuple:
+    def signature(record: logging.LogRecord) -> Signature:
         if record.exc_info and record.exc_info[1] is not None:
             traceback = record.exc_info[2]
             while traceback is not None and traceback.tb_next is not None:
@@ -173,7 +178,7 @@ class BackgroundHandler(QueueHandler):
 
 
 def add_mail_handler(app: Flask) -> None:
-    """In production, e-mail errors to ADMINS when mail is configured (the seeds' ProductionConfig):
+    """In production, e-mail errors to ADMINS when mail is configured (MAIL_SERVER and ADMINS):
     from a thread of their own, at most one per kind of error every MAIL_ERROR_INTERVAL seconds."""
     config = app.config
     if not (config["MODE"] == "production" and config["MAIL_SERVER"] and config["ADMINS"]):

@@ -1,6 +1,6 @@
 """Schemas shared by several blueprints: users and the error shape."""
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
@@ -20,7 +20,7 @@ class ErrorSchema(Schema):
 class UtcDateTime(fields.DateTime):
     """SQLite hands back naive datetimes; every timestamp we store is UTC."""
 
-    def _serialize(self, value, attr, obj, **kwargs):
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | float | None:
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return super()._serialize(value, attr, obj, **kwargs)

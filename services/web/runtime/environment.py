@@ -1,6 +1,6 @@
 """The environment a process runs with: the real one, over ``.env.d/.env.<mode>``.
 
-The mode comes from ``APP_ENV`` (``FLASK_ENV`` is accepted too, as the seed boilerplate used it).
+The mode comes from ``APP_ENV`` (``FLASK_ENV`` is accepted too: older Flask projects set that).
 ``.env.d/.env.<mode>`` fills in whatever the real environment leaves unset; the real environment wins.
 
 Shared by the app's settings (``api.config``) and ``gunicorn.conf.py`` (see ``runtime``: gunicorn's

@@ -8,7 +8,9 @@ hot path its decoder would parse each token four times and load the user with an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import ParamSpec, TypeVar, cast
 
 import jwt
 from flask import current_app, g, request
@@ -16,7 +18,7 @@ from werkzeug.local import LocalProxy
 
 from . import token_errors
 from .principal import Principal, load_principal
-from .revocation import session_state
+from .revocation import Claims, session_state
 
 REQUIRED_CLAIMS = ["exp", "iat", "nbf", "jti", "sub", "type", "fam", "ver"]
 
@@ -33,10 +35,10 @@ def bearer_token() -> str:
     return token.strip()
 
 
-def decode_access_token(token: str) -> dict:
+def decode_access_token(token: str) -> Claims:
     config = current_app.config
     try:
-        claims = jwt.decode(
+        claims: Claims = jwt.decode(
             token,
             config["JWT_SECRET_KEY"],
             algorithms=config["JWT_DECODE_ALGORITHMS"],
@@ -68,9 +70,13 @@ def why_invalid(error: jwt.InvalidTokenError) -> str:
     return "it cannot be used here"
 
 
-def access_token_required(view):
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def access_token_required(view: Callable[P, R]) -> Callable[P, R]:
     @wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         claims = decode_access_token(bearer_token())
         state = session_state(claims)  # fails closed: StoreUnavailable becomes a 503
         if state.revoked:
@@ -85,8 +91,8 @@ def access_token_required(view):
     return wrapper
 
 
-def current_claims() -> dict:
-    return g.access_claims
+def current_claims() -> Claims:
+    return cast(Claims, g.access_claims)
 
 
 current_user: Principal = LocalProxy(lambda: g.principal)  # type: ignore[assignment]

@@ -8,10 +8,10 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -35,7 +35,7 @@ class HashGate:
         self.wait_seconds = wait_seconds
 
     @contextmanager
-    def slot(self):
+    def slot(self) -> Iterator[None]:
         deadline = time.monotonic() + self.wait_seconds
         order = random.sample(self.paths, len(self.paths))
         while True:
@@ -99,4 +99,4 @@ def init_app(app: Flask) -> None:
 
 
 def get_passwords() -> Passwords:
-    return current_app.extensions["passwords"]
+    return cast(Passwords, current_app.extensions["passwords"])

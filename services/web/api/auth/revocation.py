@@ -13,10 +13,14 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass
+from typing import Any, cast
 
 from flask import current_app, g
 
 from ..token_store import current_token_store, keys
+
+# A decoded token's claims (sub, jti, fam, ver, exp, ...), as PyJWT returns them.
+Claims = dict[str, Any]
 
 
 class Spend(enum.Enum):
@@ -26,17 +30,17 @@ class Spend(enum.Enum):
 
 
 def _leeway() -> int:
-    return current_app.config["JWT_DECODE_LEEWAY"]
+    return int(current_app.config["JWT_DECODE_LEEWAY"])
 
 
-def token_ttl(claims: dict) -> float:
+def token_ttl(claims: Claims) -> float:
     """Seconds the token can still be presented: its own ``exp``, plus the leeway the decoder allows."""
-    return max(1.0, claims["exp"] + _leeway() - time.time())
+    return max(1.0, float(claims["exp"]) + _leeway() - time.time())
 
 
 def family_ttl() -> float:
     """A family's newest token can live a full refresh lifetime from now."""
-    return current_app.config["JWT_REFRESH_TOKEN_EXPIRES"] + _leeway()
+    return float(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"] + _leeway())
 
 
 @dataclass(frozen=True)
@@ -45,11 +49,11 @@ class SessionState:
     profile: str | None  # the user's cached profile, if the store has it
 
 
-def session_state(claims: dict) -> SessionState:
+def session_state(claims: Claims) -> SessionState:
     """Everything a request needs to know about its token, in one store round trip (once per request)."""
     memo = g.get("session_state")
     if memo is not None and memo[0] == claims["jti"]:
-        return memo[1]
+        return cast(SessionState, memo[1])
     revoked, family_revoked, version, profile = current_token_store().get_many(
         [
             keys.revoked(claims["jti"]),
@@ -65,7 +69,7 @@ def session_state(claims: dict) -> SessionState:
     return state
 
 
-def is_revoked(claims: dict) -> bool:
+def is_revoked(claims: Claims) -> bool:
     return session_state(claims).revoked
 
 
@@ -74,7 +78,7 @@ def current_version(user_id: int) -> int:
     return int(version or 0)
 
 
-def revoke_session(access_claims: dict) -> None:
+def revoke_session(access_claims: Claims) -> None:
     """Logout: this access token and its whole family, refresh tokens included."""
     current_token_store().set_many(
         [
@@ -93,7 +97,7 @@ def revoke_all_for_user(user_id: str | int) -> int:
     return current_token_store().incr(keys.user_version(user_id))
 
 
-def spend_refresh_token(claims: dict) -> Spend:
+def spend_refresh_token(claims: Claims) -> Spend:
     now = time.time()
     spent_at = current_token_store().add(keys.spent(claims["jti"]), repr(now), token_ttl(claims))
     if spent_at is None:

@@ -1,4 +1,6 @@
-from flask import make_response
+from typing import Any
+
+from flask import Response, make_response
 from flask_jwt_extended import get_jwt, get_jwt_request_location, jwt_required
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +29,7 @@ def invalid_credentials() -> ApiError:
 @blp.arguments(RegisterSchema)
 @blp.response(201, UserSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="email_taken")
-def register(data):
+def register(data: dict[str, Any]) -> User:
     """Create an account with the default role."""
     if User.by_email(data["email"]) is not None:
         raise ApiError(409, "email_taken", "An account with this email already exists")
@@ -46,7 +48,7 @@ def register(data):
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, schema=ErrorSchema, description="invalid_credentials")
 @blp.alt_response(429, schema=ErrorSchema, description="rate_limited, with Retry-After")
-def login(data):
+def login(data: dict[str, Any]) -> Response | dict[str, Any]:
     """Exchange email and password for an access and a refresh token."""
     email, password = data["email"], data["password"]
     attempt = throttle.Attempt(email)
@@ -73,7 +75,7 @@ def login(data):
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, schema=ErrorSchema, description="token_revoked when a spent refresh token is reused")
 @blp.doc(security=BEARER_AUTH)
-def refresh():
+def refresh() -> Response | dict[str, Any]:
     """Rotate: spend this refresh token, get a new pair. Reusing a spent one revokes its family.
 
     The refresh token comes in Authorization, or (browsers) in its cookie with the CSRF token from
@@ -90,7 +92,7 @@ def refresh():
 @access_token_required
 @blp.response(204)
 @blp.doc(security=BEARER_AUTH)
-def logout():
+def logout() -> Response:
     """Revoke this access token and its refresh token (and clear a browser's refresh cookie)."""
     revoke_session(current_claims())
     return without_refresh_cookie(make_response("", 204))
@@ -100,7 +102,7 @@ def logout():
 @access_token_required
 @blp.response(204)
 @blp.doc(security=BEARER_AUTH)
-def logout_all():
+def logout_all() -> Response:
     """Revoke every token of this user issued before now (and clear a browser's refresh cookie)."""
     revoke_all_for_user(current_claims()["sub"])
     return without_refresh_cookie(make_response("", 204))

@@ -1,3 +1,5 @@
+from typing import Any
+
 from marshmallow import Schema, fields, pre_load, validate
 
 PASSWORD_LENGTH = validate.Length(min=12, max=1024)
@@ -9,7 +11,7 @@ class CredentialsSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
 
     @pre_load
-    def strip_email(self, data, **_kwargs):
+    def strip_email(self, data: Any, **_kwargs: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("email"), str):
             data = {**data, "email": data["email"].strip()}
         return data

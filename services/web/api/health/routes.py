@@ -2,7 +2,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from flask import current_app
+from flask import Response, current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import text
@@ -28,7 +28,7 @@ class ReadinessSchema(Schema):
 
 @blp.route("/healthz")
 @blp.response(200, LivenessSchema)
-def healthz():
+def healthz() -> dict[str, str]:
     """Liveness: the process answers. Touches nothing else."""
     config = current_app.config
     return {"status": "ok", "version": config["APP_VERSION"], "revision": config["APP_REVISION"]}
@@ -55,7 +55,7 @@ def _ping_database() -> None:
 @blp.route("/readyz")
 @blp.response(200, ReadinessSchema)
 @blp.alt_response(503, description="service_unavailable, with the failing dependency in details")
-def readyz():
+def readyz() -> Response | dict[str, object]:
     """Readiness: the database, and Redis when it holds the token state, answer."""
     checks = {"database": _check("database", _ping_database)}
     store = current_token_store()

@@ -1,6 +1,6 @@
 """The token store: revoked tokens, spent refresh tokens, token versions, cached profiles, login
-throttles. One word for it throughout the code; the setting keeps the seeds' name:
-``BLACKLIST_STORAGE_TYPE`` (redis, database or memory) chooses its backend. Its keys: ``keys.py``.
+throttles. One word for it throughout the code; the setting keeps the name existing deployments
+use: ``BLACKLIST_STORAGE_TYPE`` (redis, database or memory) chooses its backend. Its keys: ``keys.py``.
 
 Every backend is the same small key-value store with expiry, so the rules that use it (revocation,
 rotation, throttling) are written once, in ``api.auth``.

@@ -1,9 +1,11 @@
 import math
+from typing import Any
 
 from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
 from ..auth.access import access_token_required, current_user
+from ..auth.principal import Principal
 from ..docs import BEARER_AUTH
 from ..errors import ApiError
 from ..extensions import db
@@ -17,7 +19,7 @@ blp = Blueprint("users", __name__, url_prefix="/api/users", description="User ac
 @access_token_required
 @blp.response(200, UserSchema)
 @blp.doc(security=BEARER_AUTH)
-def me():
+def me() -> Principal:
     """The caller's profile."""
     return current_user
 
@@ -28,7 +30,7 @@ def me():
 @blp.response(200, UserPageSchema)
 @blp.alt_response(403, schema=ErrorSchema, description="forbidden: the caller is not an admin")
 @blp.doc(security=BEARER_AUTH)
-def list_users(args):
+def list_users(args: dict[str, Any]) -> dict[str, Any]:
     """Every account, oldest first (admins only)."""
     if not current_user.can(Permission.LIST_USERS):
         raise ApiError(403, "forbidden", "Only admins may list users")
