@@ -3,8 +3,10 @@
 A bare repository served by `git daemon` stands in for GitHub. A deploy checkout of it runs
 docker-compose.prod.yml with the hook profile (`make prod`). The tests push commits to the bare
 repository, send correctly signed push events through nginx, and watch the API through nginx the
-whole time (liveness, and a signed-in user's profile). Tests run in order; each builds on the
-commits before it.
+whole time (liveness, and a signed-in user's profile). The module shares one stack (a start
+costs a minute), but no test relies on another having run: each commit is the first commit plus
+its own change, and a test that needs a particular state (a version live other than the first)
+brings it about itself.
 """
 
 from __future__ import annotations
@@ -37,8 +39,7 @@ VERSION_FILE = "services/web/api/__init__.py"
 HEALTH_FILE = "services/web/api/health/routes.py"
 HEALTHZ_DOCSTRING = '    """Liveness: the process answers. Touches nothing else."""\n'
 REPLICAS = 2
-RELEASE_DELIVERY = str(uuid.uuid4())
-REPORT = "push-to-deploy"  # test-artifacts/push-to-deploy.json  # GitHub's delivery ids are GUIDs
+REPORT = "push-to-deploy"  # test-artifacts/push-to-deploy.json
 
 
 def git(cwd, *args, check=True) -> str:
@@ -65,7 +66,8 @@ class Deploy:
         self.https = ""
         self.ca_file = ""
         self.daemon = None
-        self.commits: dict[str, str] = {}
+        self.baseline_sha = ""
+        self.baseline_version = ""
         self.user_token = ""
 
     def env(self) -> dict:
@@ -76,6 +78,9 @@ class Deploy:
         return subprocess.run(["make", *targets], cwd=self.checkout, env=self.env(), capture_output=True, text=True)
 
     def commit(self, message: str, version: str | None = None, edit=None) -> str:
+        """A new commit on the branch's tip whose tree is the first commit's plus this change only
+        (what an earlier test committed, a broken health check say, does not carry over)."""
+        git(self.source, "checkout", "-q", self.baseline_sha, "--", VERSION_FILE, HEALTH_FILE)
         if version:
             path = self.source / VERSION_FILE
             text = path.read_text()
@@ -83,11 +88,9 @@ class Deploy:
             path.write_text(text.replace(current, f'__version__ = "{version}"'))
         if edit:
             edit(self.source)
-        git(self.source, "commit", "-qam", message)
+        git(self.source, "commit", "-q", "--allow-empty", "-am", message)
         git(self.source, "push", "-q", str(self.origin), "HEAD:refs/heads/main")
-        sha = git(self.source, "rev-parse", "HEAD")
-        self.commits[message] = sha
-        return sha
+        return git(self.source, "rev-parse", "HEAD")
 
     def send(self, payload: dict, event="push", delivery=None, secret=None) -> requests.Response:
         body = json.dumps(payload).encode()
@@ -125,6 +128,17 @@ class Deploy:
         )
         return finished
 
+    def live_sha(self) -> str:
+        return until(lambda: self.hooks_get("/hooks/status")["live"]["sha"], timeout=30)
+
+    def ensure_live_is_not_the_first_commit(self) -> None:
+        """For tests that need an older commit than the live one: deploy a new one if need be."""
+        if self.live_sha() != self.baseline_sha:
+            return
+        accepted = self.push_event(self.commit("a newer version", version=f"1.0.1-{uuid.uuid4().hex[:6]}")).json()
+        assert accepted["status"] == "accepted", accepted
+        assert self.wait_for_deploy(accepted["deploy_id"])["status"] == "succeeded"
+
     def version(self) -> str:
         return requests.get(self.https + "/api/healthz", verify=self.ca_file, timeout=10).json()["version"]
 
@@ -156,19 +170,14 @@ def turn_unhealthy_ten_seconds_after_start(source: Path) -> None:
     starts, while it still answers clients: only watching it after the switch catches it."""
     path = source / HEALTH_FILE
     text = path.read_text()
-    text = text.replace("from flask import current_app", "from flask import current_app, request")
+    assert HEALTHZ_DOCSTRING in text and "\nlog = logging" in text and "\nimport time\n" in text
     text = text.replace(
         HEALTHZ_DOCSTRING,
         HEALTHZ_DOCSTRING
-        + '    if request.remote_addr == "127.0.0.1" and time.monotonic() - STARTED > 10:\n'
+        + '    if flask.request.remote_addr == "127.0.0.1" and time.monotonic() - STARTED > 10:\n'
         + '        raise RuntimeError("this commit turns unhealthy 10 s after it starts")\n',
     )
-    path.write_text(text.replace("\nlog = logging", "\nSTARTED = time.monotonic()\nlog = logging", 1))
-
-
-def mend_healthz(source: Path) -> None:
-    path = source / HEALTH_FILE
-    path.write_text(path.read_text().replace('    raise RuntimeError("this commit is deliberately unhealthy")\n', ""))
+    path.write_text(text.replace("\nlog = logging", "\nimport flask\n\nSTARTED = time.monotonic()\nlog = logging", 1))
 
 
 def assert_switched(traffic: Traffic, old: str, new: str) -> None:
@@ -235,6 +244,7 @@ def deploy(compose_ready, tmp_path_factory):
     git(d.checkout, "remote", "set-url", "origin", f"git://{project_gateway()}:{port}/origin.git")
     d.stack_seconds = time.monotonic() - started
     d.baseline_version = d.version()
+    d.baseline_sha = git(d.source, "rev-parse", "HEAD")
     user = f"deploy-watcher-{uuid.uuid4().hex[:8]}@example.com"
     session = requests.Session()
     session.verify, session.trust_env = d.ca_file, False  # REQUESTS_CA_BUNDLE would override verify
@@ -277,10 +287,12 @@ def test_ping_is_answered_with_pong(deploy):
     assert response.status_code == 200 and response.json()["status"] == "pong"
 
 
-def test_a_push_goes_live_with_no_failed_request(deploy):
+def test_a_push_goes_live_with_no_failed_request_and_its_replay_changes_nothing(deploy):
+    old = deploy.version()
     sha = deploy.commit("release 1.1.0", version="1.1.0")
+    delivery = str(uuid.uuid4())  # GitHub's delivery ids are GUIDs
     with deploy.traffic() as traffic:
-        response = deploy.push_event(sha, delivery=RELEASE_DELIVERY)
+        response = deploy.push_event(sha, delivery=delivery)
         assert response.status_code == 202, response.text
         assert response.json()["status"] == "accepted"
         result = deploy.wait_for_deploy(response.json()["deploy_id"])
@@ -293,35 +305,37 @@ def test_a_push_goes_live_with_no_failed_request(deploy):
         {
             "deploy_seconds": result["duration_s"],
             "steps": {s["name"]: s["duration_s"] for s in result["steps"]},
-            "both_versions_answered_seconds": traffic.overlap_seconds(deploy.baseline_version, "1.1.0"),
+            "both_versions_answered_seconds": traffic.overlap_seconds(old, "1.1.0"),
             **traffic.summary(),
         },
     )
     assert traffic.failures == [], failures_beside_steps(traffic, result)
-    assert_switched(traffic, old=deploy.baseline_version, new="1.1.0")
+    assert_switched(traffic, old=old, new="1.1.0")
     assert deploy.hooks_get("/hooks/status")["live"]["sha"] == sha
     assert [s["name"] for s in result["steps"]] == [*PREPARE, *SWITCH, *SETTLE]
     assert len(deploy.web_containers()) == REPLICAS
     # The operator's next `make prod` keeps this image.
     assert f"WEB_TAG={sha}" in (deploy.checkout / ".env").read_text()
-
-
-def test_a_replayed_delivery_changes_nothing(deploy):
-    sha = deploy.commits["release 1.1.0"]
-    response = deploy.push_event(sha, delivery=RELEASE_DELIVERY)
-    assert response.status_code == 200
-    assert response.json()["status"] == "duplicate"
+    # The same delivery again (a retry, or a replay by whoever captured it): answered, not acted on.
+    replayed = deploy.push_event(sha, delivery=delivery)
+    assert replayed.status_code == 200
+    assert replayed.json()["status"] == "duplicate"
+    assert replayed.json()["deploy_id"] == response.json()["deploy_id"]
+    status = deploy.hooks_get("/hooks/status")
+    assert status["queue"] == [] and status["running"] is None
 
 
 def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
     """While a broken commit's deploy waits for health, two more pushes arrive: only the newer one
     is deployed, after the broken one has failed; the old version answers throughout."""
+    old = deploy.version()
+    (old_image,) = {c.attrs["Config"]["Image"] for c in deploy.web_containers()}
     broken = deploy.commit("broken healthz", version="1.2.0-broken", edit=break_healthz)
     with deploy.traffic() as traffic:
         failing = deploy.push_event(broken).json()
         assert failing["status"] == "accepted"
         assert until(lambda: deploy.hooks_get("/hooks/status")["running"], timeout=30)
-        first = deploy.commit("fix, part one", version="1.2.0-rc1", edit=mend_healthz)
+        first = deploy.commit("fix, part one", version="1.2.0-rc1")
         second = deploy.commit("release 1.2.0", version="1.2.0")
         skipped = deploy.push_event(first).json()
         accepted = deploy.push_event(second).json()
@@ -338,12 +352,12 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
         {
             "failed_deploy_seconds": failed["duration_s"],
             "deploy_seconds": done["duration_s"],
-            "both_versions_answered_seconds": traffic.overlap_seconds("1.1.0", "1.2.0"),
+            "both_versions_answered_seconds": traffic.overlap_seconds(old, "1.2.0"),
             **traffic.summary(),
         },
     )
     assert traffic.failures == [], failures_beside_steps(traffic, failed, done)
-    assert_switched(traffic, old="1.1.0", new="1.2.0")  # never 1.2.0-broken
+    assert_switched(traffic, old=old, new="1.2.0")  # never 1.2.0-broken
     superseded = deploy.hooks_get(f"/hooks/deploys/{skipped['deploy_id']}")
     assert superseded["status"] == "skipped" and "superseded" in superseded["reason"]
     failed_steps = deploy.hooks_get(f"/hooks/deploys/{failed['id']}")["steps"]
@@ -354,29 +368,33 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
     images = {tag for image in docker.from_env().images.list("flask-stack/web") for tag in image.tags}
     assert f"flask-stack/web:{broken}" not in images
     assert f"removed flask-stack/web:{broken}" in next(s for s in done["steps"] if s["name"] == "prune")["output"]
-    assert f"flask-stack/web:{deploy.commits['release 1.1.0']}" in images
+    assert old_image in images
 
 
 def test_a_replayed_push_of_an_older_commit_is_refused_and_nothing_is_deployed(deploy):
-    """A captured push of 1.1.0, resent with a new delivery id: signed, but older than what is live."""
+    """A captured push of an older release, resent with a new delivery id: signed, but older than
+    what is live."""
+    deploy.ensure_live_is_not_the_first_commit()
+    live = deploy.version()
     before = deploy.hooks_get("/hooks/status")
-    response = deploy.push_event(deploy.commits["release 1.1.0"], delivery=str(uuid.uuid4()))
+    response = deploy.push_event(deploy.baseline_sha, delivery=str(uuid.uuid4()))
     assert response.status_code == 409, response.text
     assert response.json()["status"] == "refused"
     assert "older than the live commit" in response.json()["reason"]
     time.sleep(2)
     after = deploy.hooks_get("/hooks/status")
     assert after["recent"] == before["recent"] and after["queue"] == [] and after["running"] is None
-    assert deploy.version() == "1.2.0"
+    assert deploy.version() == live
 
 
 def test_a_version_that_turns_unhealthy_after_the_switch_is_rolled_back_with_no_failed_request(deploy):
+    live_version, live_sha = deploy.version(), deploy.live_sha()
     bad = deploy.commit("late failure", version="1.3.0-late", edit=turn_unhealthy_ten_seconds_after_start)
     with deploy.traffic() as traffic:
         accepted = deploy.push_event(bad).json()
         assert accepted["status"] == "accepted", accepted
         result = deploy.wait_for_deploy(accepted["deploy_id"])
-        assert until(lambda: deploy.version() == "1.2.0", timeout=30)
+        assert until(lambda: deploy.version() == live_version, timeout=30)
         time.sleep(2)
     steps = [(s["name"], s["status"]) for s in result["steps"]]
     record(
@@ -392,14 +410,15 @@ def test_a_version_that_turns_unhealthy_after_the_switch_is_rolled_back_with_no_
     assert steps[-3:] == [("switch", "succeeded"), ("verify", "failed"), ("switch back", "succeeded")]
     assert "after the switch" in result["reason"]
     assert traffic.failures == [], failures_beside_steps(traffic, result)
-    assert traffic.answered("/api/healthz")[-1].detail == "1.2.0"
+    assert traffic.answered("/api/healthz")[-1].detail == live_version
     assert "1.3.0-late" in traffic.summary()["versions"], "the new version never served: nothing was tested"
-    assert deploy.hooks_get("/hooks/status")["live"]["sha"] == deploy.commits["release 1.2.0"]
+    assert deploy.live_sha() == live_sha
     assert len(deploy.web_containers()) == REPLICAS
 
 
 def test_rollback_takes_the_same_path(deploy):
-    target = deploy.commits["release 1.1.0"]
+    deploy.ensure_live_is_not_the_first_commit()
+    old, target = deploy.version(), deploy.baseline_sha
     with deploy.traffic() as traffic:
         result = deploy.make("rollback", f"SHA={target[:12]}")
         assert result.returncode == 0, result.stdout + result.stderr
@@ -407,16 +426,16 @@ def test_rollback_takes_the_same_path(deploy):
         assert queued["status"] == "accepted"
         done = deploy.wait_for_deploy(queued["deploy_id"])
         assert done["status"] == "succeeded" and done["kind"] == "rollback"
-        assert until(lambda: deploy.version() == "1.1.0", timeout=30)
+        assert until(lambda: deploy.version() == deploy.baseline_version, timeout=30)
     record(
         REPORT,
         "rollback",
         {
             "deploy_seconds": done["duration_s"],
-            "both_versions_answered_seconds": traffic.overlap_seconds("1.2.0", "1.1.0"),
+            "both_versions_answered_seconds": traffic.overlap_seconds(old, deploy.baseline_version),
             **traffic.summary(),
         },
     )
     assert traffic.failures == [], failures_beside_steps(traffic, done)
-    assert_switched(traffic, old="1.2.0", new="1.1.0")
+    assert_switched(traffic, old=old, new=deploy.baseline_version)
     assert len(deploy.web_containers()) == REPLICAS
