@@ -20,6 +20,7 @@ class Outcome:
     status: int | None  # None: no HTTP answer at all (reset, refused, timed out)
     detail: str  # the version or status the API reported, the error code, or what went wrong
     retry_after: str | None = None
+    instance: str | None = None  # which web container answered (healthz says)
 
     @property
     def ok(self) -> bool:
@@ -40,6 +41,14 @@ def describe(response: requests.Response) -> str:
     if not (isinstance(error, dict) and isinstance(error.get("code"), str) and error.get("message")):
         return f"not the error shape: {response.text[:120]}"
     return error["code"]
+
+
+def instance_of(response: requests.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("instance") if isinstance(body, dict) else None
 
 
 @dataclass
@@ -80,6 +89,7 @@ class Traffic:
                     response.status_code,
                     describe(response),
                     response.headers.get("Retry-After"),
+                    instance_of(response),
                 )
             except requests.RequestException as error:
                 outcome = Outcome(url, started, time.time() - started, None, f"{type(error).__name__}: {error}")
@@ -122,11 +132,16 @@ class Traffic:
             return 0.0
         return round(max(0.0, last_old - first_new), 3)
 
+    def instances(self) -> set[str]:
+        """The web containers that answered healthz."""
+        return {o.instance for o in self.answered("/api/healthz") if o.instance}
+
     def summary(self) -> dict:
         return {
             "sent": self.sent,
             "failed": len(self.failures),
             "versions": dict(Counter(o.detail for o in self.answered("/api/healthz"))),
+            "instances": len(self.instances()),
         }
 
 

@@ -1,6 +1,8 @@
 """Liveness, readiness, and an OpenAPI spec generated from the schemas that validate requests."""
 
+import hashlib
 import re
+import socket
 
 from api import __version__
 
@@ -10,7 +12,12 @@ def test_healthz_reports_version_and_touches_nothing(app_factory, tmp_path):
     client = app_factory(DATABASE_URL=f"sqlite:///{tmp_path}/gone/db.sqlite").test_client()
     response = client.get("/api/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "version": __version__, "revision": "unknown"}
+    assert response.json == {
+        "status": "ok",
+        "version": __version__,
+        "revision": "unknown",
+        "instance": hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12],
+    }
 
 
 def test_healthz_reports_the_build_revision(app_factory):

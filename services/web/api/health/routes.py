@@ -1,4 +1,6 @@
+import hashlib
 import logging
+import socket
 import time
 from collections.abc import Callable
 
@@ -13,12 +15,16 @@ from ..token_store import current_token_store
 
 blp = Blueprint("health", __name__, url_prefix="/api", description="Liveness and readiness")
 log = logging.getLogger(__name__)
+# Which container answered, for telling replicas apart: a digest of its host name (the container's
+# id under Docker), so nothing about the host is given away.
+INSTANCE = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]
 
 
 class LivenessSchema(Schema):
     status = fields.String(metadata={"example": "ok"})
     version = fields.String()
     revision = fields.String()
+    instance = fields.String(metadata={"description": "which container answered (a digest of its host name)"})
 
 
 class ReadinessSchema(Schema):
@@ -31,7 +37,12 @@ class ReadinessSchema(Schema):
 def healthz() -> dict[str, str]:
     """Liveness: the process answers. Touches nothing else."""
     config = current_app.config
-    return {"status": "ok", "version": config["APP_VERSION"], "revision": config["APP_REVISION"]}
+    return {
+        "status": "ok",
+        "version": config["APP_VERSION"],
+        "revision": config["APP_REVISION"],
+        "instance": INSTANCE,
+    }
 
 
 def _check(name: str, probe: Callable[[], object]) -> dict[str, object]:
