@@ -121,6 +121,22 @@ rollback: ## Push-to-deploy: deploy an earlier commit the same way (SHA=<commit>
 	$(call say,queueing a deploy of $(SHA))
 	$(COMPOSE_PROD) exec -T deployer python -m hook rollback $(SHA)
 
+##@ Docker Swarm (the production stack on a swarm; see docs/scaling.md)
+.PHONY: swarm swarm-deploy swarm-down swarm-ps
+SWARM := STACK=$(PROD_PROJECT) PROD_ENV_FILE=$(PROD_ENV) compose/scripts/swarm.sh
+
+swarm: docker-ready ## Deploy the production stack to this engine's swarm (made, single-node, if there is none)
+	@$(SWARM) deploy
+
+swarm-deploy: docker-ready ## Roll web out to the checked-out commit (or IMAGE=...), one task at a time, rolled back if it fails
+	@$(SWARM) roll $(IMAGE)
+
+swarm-down: ## Remove the stack from the swarm (volumes kept; the swarm stays)
+	@$(SWARM) down
+
+swarm-ps: ## The stack's services, replicas and running tasks
+	@$(SWARM) ps
+
 ##@ Docker tooling
 .PHONY: images compose-plugin docker-ready base-images browser-tools
 images: ## Build local stand-ins for the base images from Debian and select them in .env
@@ -213,7 +229,7 @@ lock: venv ## Re-resolve the pinned requirements (with hashes) from the *.in fil
 	  -c $(WEB)/requirements.txt requirements-dev.in -o requirements-dev.txt
 
 ##@ Benchmarks
-.PHONY: bench bench-sweep bench-tools
+.PHONY: bench bench-sweep bench-scaling bench-tools wrk
 OHA_VERSION := 1.16.0
 bench: venv docker-ready bench-tools ## Measure the production stack; write docs/benchmarks.md (~7 min)
 	$(call say,benchmarking (the production stack runs as project flask-stack-bench meanwhile))
@@ -223,9 +239,16 @@ bench-sweep: venv docker-ready bench-tools ## Compare gunicorn worker classes an
 	$(call say,sweeping gunicorn configurations)
 	$(BIN)/python -m bench --sweep --rounds 3 --seconds 5
 
-bench-tools: ## Install wrk (Debian) and build oha (cargo) for the benchmark
+# wrk alone, from Debian's packages (what bench-scaling needs).
+wrk:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk"; exit 1; }
+
+bench-scaling: venv docker-ready wrk ## Web replicas 1, 2, 3 on a single-node swarm; docs/scaling.json (~6 min)
+	$(call say,measuring web replicas on a swarm (stack flask-stack-scaling meanwhile))
+	$(BIN)/python -m bench --scaling --rounds 3 --seconds 6
+
+bench-tools: wrk ## Install wrk (Debian) and build oha (cargo) for the benchmark
 	@test -x build/oha/bin/oha || { \
 	  printf '\033[1m==> %s\033[0m\n' "building oha $(OHA_VERSION) with cargo (once, a few minutes)"; \
 	  cargo install --quiet --locked --no-default-features --features native-tls --root build/oha oha@$(OHA_VERSION); }

@@ -25,6 +25,7 @@ import urllib3
 from bench.loadgen import oha_binary
 from bench.measures import measure
 from bench.report import render
+from bench.scaling import scaling
 from bench.stack import BenchStack, log
 from bench.sweep import render_sweep, sweep
 from harness.paths import REPO_ROOT
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--sweep", action="store_true", help="compare gunicorn configurations instead")
     parser.add_argument("--render", action="store_true", help="only rewrite the report from its .json")
+    parser.add_argument("--scaling", action="store_true", help="web replicas 1, 2, 3 on a swarm: docs/scaling.json")
     args = parser.parse_args()
     if args.render:
         args.report.write_text(render(json.loads(args.report.with_suffix(".json").read_text())))
@@ -46,8 +48,16 @@ def main() -> None:
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} is missing (`make bench-tools` installs it)")
-    oha_binary()
     started = time.monotonic()
+    if args.scaling:
+        with tempfile.TemporaryDirectory(prefix="flask-stack-scaling-") as home:
+            figures = scaling(Path(home), args.rounds, args.seconds)
+        figures["wall_seconds"] = round(time.monotonic() - started)
+        target = REPO_ROOT / "docs" / "scaling.json"
+        target.write_text(json.dumps(figures, indent=2) + "\n")
+        log(f"wrote {target} in {figures['wall_seconds']} s")
+        return
+    oha_binary()
     with tempfile.TemporaryDirectory(prefix="flask-stack-bench-") as home:
         stack = BenchStack(Path(home))
         stack.up()

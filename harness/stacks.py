@@ -104,21 +104,27 @@ class ProductionStack(EdgeAddresses):
             [*self.command, *args], cwd=REPO_ROOT, env=self.environment, capture_output=True, text=True, check=check
         )
 
-    def up(self) -> None:
+    def prepare(self) -> None:
+        """Folders, settings and secrets, as an operator has them before the first start."""
         for folder in ("certs", "acme"):
             (self.home / folder).mkdir(exist_ok=True)
         subprocess.run(
             [str(REPO_ROOT / "compose/scripts/make-secrets.sh"), str(self.env_file)], check=True, capture_output=True
         )
+
+    def up(self) -> None:
+        self.prepare()
         remove_project(self.project)
         started = self.compose("up", "-d", "--build", "--wait")
         if started.returncode != 0:
             logs = self.compose("logs", "--tail=40").stdout
             self.down()
             raise StackFailed(f"the production stack did not come up: {started.stderr[-3000:]}\n{logs[-4000:]}")
-        # Until real certificates are mounted, nginx serves one its own CA signed.
-        ca = self.container("nginx").exec_run(["cat", "/run/nginx/tls/ca.pem"]).output
-        self.ca_file.write_bytes(cast(bytes, ca))  # stream=False: bytes
+        self.keep_ca()
+
+    def keep_ca(self) -> None:
+        """Until real certificates are mounted, nginx serves one its own CA signed: keep that CA."""
+        self.ca_file.write_text(output(self.container("nginx"), ["cat", "/run/nginx/tls/ca.pem"]))
 
     def down(self) -> None:
         remove_project(self.project)
@@ -133,3 +139,47 @@ class ProductionStack(EdgeAddresses):
 
     def __exit__(self, *_exc: object) -> None:
         self.down()
+
+
+class SwarmStack(ProductionStack):
+    """The same stack deployed to this engine's swarm as stack ``project``, by the script behind
+    `make swarm` (docker-compose.prod.yml with compose/swarm.yml)."""
+
+    def __init__(self, project: str, home: Path, settings: Mapping[str, str] | None = None):
+        super().__init__(project, home, overlays=["compose/swarm.yml"], settings=settings)
+        # The machine's .env (base images, build certificates), copied: what a roll records goes here.
+        self.machine_env = home / "machine.env"
+
+    def swarm(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`compose/scripts/swarm.sh deploy | roll [IMAGE] | down | ps` for this stack."""
+        env = {**self.environment, "STACK": self.project, "ENV_FILE": str(self.machine_env)}
+        return subprocess.run(
+            [str(REPO_ROOT / "compose/scripts/swarm.sh"), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+        )
+
+    def up(self) -> None:
+        self.prepare()
+        repo_env = REPO_ROOT / ".env"
+        self.machine_env.write_text(repo_env.read_text() if repo_env.exists() else "")
+        deployed = self.swarm("deploy")
+        if deployed.returncode != 0:
+            self.down()
+            raise StackFailed(f"the stack was not deployed: {deployed.stdout[-2000:]}{deployed.stderr[-3000:]}")
+        self.keep_ca()
+
+    def down(self) -> None:
+        self.swarm("down")
+        client = docker.from_env()
+        for volume in client.volumes.list(filters={"label": f"com.docker.stack.namespace={self.project}"}):
+            volume.remove(force=True)
+
+    def tasks(self, service: str) -> list[Container]:
+        """The running containers of a service's tasks."""
+        found: list[Container] = docker.from_env().containers.list(
+            filters={"label": f"com.docker.swarm.service.name={self.project}_{service}"}
+        )
+        return found
+
+    def container(self, service: str) -> Container:
+        (found,) = self.tasks(service)
+        return found

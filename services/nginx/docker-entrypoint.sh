@@ -11,6 +11,8 @@
 #   TLS_DEV_NAMES      names for a generated development certificate (default localhost,127.0.0.1)
 #   HSTS_MAX_AGE       seconds (default two years; 0 leaves the header out)
 #   WEB_UPSTREAM       host:port of gunicorn (default web:8000)
+#   WEB_UPSTREAM_WATCH name:port resolved every second instead, one upstream server per address
+#                      (Swarm: tasks.web:8000); see edge-watch-upstream.sh
 #   SIGN_IN_RATE       requests per address to /api/auth/login and /register (default 2r/s, burst 5)
 set -eu
 
@@ -22,6 +24,7 @@ https_port=${PUBLIC_HTTPS_PORT:-443}
 server_name=${SERVER_NAME:-_}
 hsts_max_age=${HSTS_MAX_AGE:-63072000}
 web_upstream=${WEB_UPSTREAM:-web:8000}
+web_upstream_watch=${WEB_UPSTREAM_WATCH:-}
 sign_in_rate=${SIGN_IN_RATE:-2r/s}
 
 log() { echo "[edge] $*" >&2; }
@@ -97,6 +100,11 @@ case "$sign_in_rate" in
   *[!0-9rsm/]*|"") log "SIGN_IN_RATE=$sign_in_rate is not a rate such as 2r/s or 30r/m"; exit 1 ;;
 esac
 echo "limit_req_zone \$binary_remote_addr zone=sign_in:10m rate=$sign_in_rate;" > "$run/limits.conf"
+if [ -n "$web_upstream_watch" ]; then
+  # Until the watcher has found a task: a port nothing listens on, so requests get a JSON 502.
+  web_upstream=127.0.0.1:9
+  edge-watch-upstream.sh "$web_upstream_watch" &
+fi
 edge-upstream.sh "$web_upstream"
 cat > "$run/http-server.conf" <<CONF
 server_name $server_name;
@@ -118,5 +126,5 @@ map \$server_port \$hsts {
 CONF
 
 nginx -t -q
-log "nginx $(nginx_installed_version); HTTPS on 8443 (public port $https_port), upstream $web_upstream"
+log "nginx $(nginx_installed_version); HTTPS on 8443 (public port $https_port), upstream ${web_upstream_watch:-$web_upstream}"
 exec "$@"

@@ -5,6 +5,7 @@ from typing import Any
 
 from runtime.cpus import available_cpus, default_workers
 from runtime.environment import load_environment
+from serving.graceful_stop import drain_before_stopping
 from serving.protocol_errors import use_json_errors
 
 # The same env files as the app, so GUNICORN_* can live in .env.d/ too.
@@ -29,6 +30,9 @@ worker_class = setting("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(setting("GUNICORN_THREADS", "4"))
 timeout = int(setting("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(setting("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+# Seconds to keep serving after SIGTERM before the graceful stop (serving/graceful_stop.py); Swarm
+# sets it, since its edge learns of a stopping task from DNS.
+stop_drain_seconds = float(setting("GUNICORN_STOP_DRAIN_SECONDS", "0"))
 # Longer than nginx's upstream keepalive_timeout (60 s), so nginx, not gunicorn, closes idle
 # connections and never sends a request down one gunicorn has just closed.
 keepalive = int(setting("GUNICORN_KEEPALIVE", "75"))
@@ -73,3 +77,8 @@ def post_fork(server: Any, worker: Any) -> None:  # gunicorn ships no types
     app = server.app.wsgi()
     with app.app_context():
         db.engine.dispose(close=False)
+
+
+def when_ready(server: Any) -> None:
+    if stop_drain_seconds > 0:
+        drain_before_stopping(server, stop_drain_seconds)

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The production stack on Docker Swarm (make swarm, swarm-deploy, swarm-down, swarm-ps).
+#
+#   swarm.sh deploy   build the images, then `docker stack deploy` docker-compose.prod.yml with
+#                     compose/swarm.yml; a single-node swarm is made first if the engine is in none
+#   swarm.sh roll [IMAGE]
+#                     roll web out to IMAGE (default: built from the checked-out commit), one task
+#                     at a time (start-first, health-gated, rolled back by Swarm if a new task fails)
+#   swarm.sh down     remove the stack and wait until its containers and networks are gone
+#   swarm.sh ps       the services, their replicas, and the running tasks
+#
+# STACK (default flask-stack-prod, the compose project's name, so a host moving from `make prod`
+# keeps its volumes), PROD_ENV_FILE (default .env.d/.env.production) and ENV_FILE (default .env:
+# the machine's settings, where the deployed WEB_TAG is recorded too) choose what and where.
+# REGISTRY (host:port) pushes every image of the stack there and deploys them from there: every
+# node of a swarm of more than one must be able to pull them (see docs/scaling.md).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+stack=${STACK:-flask-stack-prod}
+prod_env=${PROD_ENV_FILE:-.env.d/.env.production}
+env_file=${ENV_FILE:-.env}
+registry=${REGISTRY:-}
+
+say() { printf '[swarm] %s\n' "$*"; }
+
+compose() {
+  local env_files=()
+  [ -f "$env_file" ] && env_files+=(--env-file "$env_file")
+  docker compose -p "$stack" "${env_files[@]}" --env-file "$prod_env" \
+    -f docker-compose.prod.yml -f compose/swarm.yml "$@"
+}
+
+ensure_swarm() {
+  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" = active ]; then return; fi
+  local address=${SWARM_ADVERTISE_ADDR:-127.0.0.1}
+  say "this engine is in no swarm: initialising a single-node swarm advertised on $address"
+  say "(other nodes can join only if SWARM_ADVERTISE_ADDR is an address they reach; 'docker swarm leave --force' undoes it)"
+  docker swarm init --advertise-addr "$address" >/dev/null
+}
+
+# Postgres and Redis run where their volumes are, the edge where clients reach it: nodes labelled
+# flask-stack.data and flask-stack.edge. With no node labelled yet, this one gets the label.
+ensure_label() {
+  local label=$1 labelled
+  labelled=$(docker node ls -q | xargs docker node inspect \
+    --format "{{ if index .Spec.Labels \"$label\" }}{{ .Description.Hostname }}{{ end }}" | grep -v '^$' || true)
+  if [ -z "$labelled" ]; then
+    say "no node is labelled $label: labelling this one ($(docker info --format '{{.Name}}'))"
+    docker node update --label-add "$label=true" "$(docker info --format '{{.Swarm.NodeID}}')" >/dev/null
+  fi
+}
+
+# WEB_TAG as compose reads it: the shell's, else the env file's, else latest.
+web_tag() {
+  local tag=${WEB_TAG:-}
+  [ -n "$tag" ] || tag=$(sed -n 's/^WEB_TAG=//p' "$env_file" 2>/dev/null | tail -n 1)
+  echo "${tag:-latest}"
+}
+
+# The next `make swarm` deploys what is live now.
+record_web_tag() {
+  touch "$env_file"
+  if grep -q '^WEB_TAG=' "$env_file"; then sed -i "s/^WEB_TAG=.*/WEB_TAG=$1/" "$env_file"; else echo "WEB_TAG=$1" >> "$env_file"; fi
+}
+
+# The images the stack runs: the local ones, or (REGISTRY set) the same pushed to the registry.
+image_name() {
+  if [ -n "$registry" ]; then echo "$registry/$1"; else echo "$1"; fi
+}
+
+push_to_registry() {
+  [ -n "$registry" ] || return 0
+  local image
+  for image in "$@"; do
+    [ -n "$image" ] || continue
+    docker tag "$image" "$registry/$image"
+    docker push -q "$registry/$image" >/dev/null
+    say "pushed $registry/$image"
+  done
+}
+
+stack_file() {
+  compose config --format json | python3 compose/scripts/swarm-stack.py "$stack" "$registry"
+}
+
+deploy() {
+  [ -f "$prod_env" ] || { echo "$prod_env is missing: run 'make secrets' and review it" >&2; exit 1; }
+  ensure_swarm
+  ensure_label flask-stack.data
+  ensure_label flask-stack.edge
+  WEB_TAG=$(web_tag)
+  export WEB_TAG
+  say "building the images (tag $WEB_TAG)"
+  APP_REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown) compose build --quiet
+  # shellcheck disable=SC2046  # one image name per line
+  push_to_registry $(compose config --images)
+  # Bind-mounted folders must exist on the node: Swarm does not make them.
+  compose config --format json | python3 -c '
+import json, os, sys
+for service in json.load(sys.stdin)["services"].values():
+    for volume in service.get("volumes", []):
+        source = volume.get("source", "")
+        if volume.get("type") == "bind" and volume.get("bind", {}).get("create_host_path") and not os.path.exists(source):
+            os.makedirs(source)'
+  say "deploying stack $stack"
+  stack_file | docker stack deploy --resolve-image never --prune --detach=false -c - "$stack"
+  say "stack $stack is up: make swarm-ps"
+}
+
+roll() {
+  local image=${1:-} service="${stack}_web" state sha
+  if [ -z "$image" ]; then
+    sha=$(git rev-parse HEAD)
+    say "building flask-stack/web:$sha"
+    WEB_TAG=$sha APP_REVISION=$sha compose build --quiet web
+    image=flask-stack/web:$sha
+  fi
+  push_to_registry "$image"
+  image=$(image_name "$image")
+  say "rolling $service to $image, one task at a time"
+  docker service update --detach --quiet --no-resolve-image --image "$image" "$service" >/dev/null
+  # Swarm replaces the tasks and, if a new one fails, rolls back: the update's state says which.
+  local waited=0
+  while :; do
+    state=$(docker service inspect --format '{{ if .UpdateStatus }}{{ .UpdateStatus.State }}{{ end }}' "$service")
+    case "$state" in updating | rollback_started) ;; *) break ;; esac
+    if [ "$waited" -ge 900 ]; then say "the update has not finished after 15 minutes ($state)"; exit 1; fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  case "$state" in
+    completed | "")
+      case "$image" in */flask-stack/web:* | flask-stack/web:*) record_web_tag "${image##*:}" ;; esac
+      say "$service runs $image"
+      ;;
+    *)
+      say "the update did not complete ($state): $(docker service inspect --format '{{ .UpdateStatus.Message }}' "$service")"
+      exit 1
+      ;;
+  esac
+}
+
+down() {
+  say "removing stack $stack"
+  docker stack rm "$stack" >/dev/null 2>&1 || true
+  local waited=0
+  while [ -n "$(docker ps -aq --filter "label=com.docker.stack.namespace=$stack")$(docker network ls -q --filter "label=com.docker.stack.namespace=$stack")" ]; do
+    if [ "$waited" -ge 120 ]; then say "stack $stack still has containers or networks after 60 s"; exit 1; fi
+    sleep 0.5
+    waited=$((waited + 1))
+  done
+  say "stack $stack is gone (its volumes stay)"
+}
+
+ps() {
+  docker stack services "$stack"
+  echo
+  docker stack ps --filter desired-state=running --format 'table {{.Name}}\t{{.Node}}\t{{.CurrentState}}\t{{.Image}}' "$stack"
+}
+
+case "${1:-}" in
+  deploy) deploy ;;
+  roll) roll "${2:-}" ;;
+  down) down ;;
+  ps) ps ;;
+  *) echo "usage: swarm.sh deploy | roll [IMAGE] | down | ps" >&2; exit 2 ;;
+esac
