@@ -15,8 +15,10 @@ COMPOSE := docker compose -f docker-compose.yml
 PROJECT := $(or $(COMPOSE_PROJECT_NAME),flask-stack)
 PROD_ENV := .env.d/.env.production
 PROD_PROJECT ?= flask-stack-prod
+# EXTRA_COMPOSE_FILES: overlays on the production file (compose/external-data.yml: managed Postgres and Redis).
+EXTRA_COMPOSE_FILES ?=
 COMPOSE_PROD = docker compose -p $(PROD_PROJECT) $(if $(wildcard .env),--env-file .env) --env-file $(PROD_ENV) \
-	-f docker-compose.prod.yml
+	-f docker-compose.prod.yml $(foreach file,$(EXTRA_COMPOSE_FILES),-f $(file))
 # Ports as .env sets them (or the defaults), for the messages below.
 env_value = $(or $(shell sed -n 's/^$(1)=//p' .env 2>/dev/null | tail -n 1),$(2))
 HTTP_PORT ?= $(call env_value,HTTP_PORT,8080)
@@ -122,8 +124,8 @@ rollback: ## Push-to-deploy: deploy an earlier commit the same way (SHA=<commit>
 	$(COMPOSE_PROD) exec -T deployer python -m hook rollback $(SHA)
 
 ##@ Docker Swarm (the production stack on a swarm; see docs/scaling.md)
-.PHONY: swarm swarm-deploy swarm-down swarm-ps
-SWARM := STACK=$(PROD_PROJECT) PROD_ENV_FILE=$(PROD_ENV) compose/scripts/swarm.sh
+.PHONY: swarm swarm-deploy swarm-down swarm-ps registry registry-down
+SWARM := STACK=$(PROD_PROJECT) PROD_ENV_FILE=$(PROD_ENV) EXTRA_COMPOSE_FILES="$(EXTRA_COMPOSE_FILES)" compose/scripts/swarm.sh
 
 swarm: docker-ready ## Deploy the production stack to this engine's swarm (made, single-node, if there is none)
 	@$(SWARM) deploy
@@ -136,6 +138,12 @@ swarm-down: ## Remove the stack from the swarm (volumes kept; the swarm stays)
 
 swarm-ps: ## The stack's services, replicas and running tasks
 	@$(SWARM) ps
+
+registry: docker-ready ## An image registry on 127.0.0.1:5000 (REGISTRY_PUBLISH); then REGISTRY=127.0.0.1:5000 make swarm
+	@$(SWARM) registry
+
+registry-down: ## Remove that registry (its images stay in its volume)
+	@$(SWARM) registry stop
 
 ##@ Docker tooling
 .PHONY: images compose-plugin docker-ready base-images browser-tools

@@ -150,9 +150,10 @@ class SwarmStack(ProductionStack):
         # The machine's .env (base images, build certificates), copied: what a roll records goes here.
         self.machine_env = home / "machine.env"
 
-    def swarm(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """`compose/scripts/swarm.sh deploy | roll [IMAGE] | down | ps` for this stack."""
-        env = {**self.environment, "STACK": self.project, "ENV_FILE": str(self.machine_env)}
+    def swarm(self, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+        """`compose/scripts/swarm.sh deploy | roll [IMAGE] | down | ps | registry [stop]` for this
+        stack, with ``settings`` (REGISTRY=...) in its environment."""
+        env = {**self.environment, "STACK": self.project, "ENV_FILE": str(self.machine_env), **settings}
         return subprocess.run(
             [str(REPO_ROOT / "compose/scripts/swarm.sh"), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True
         )

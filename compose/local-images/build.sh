@@ -5,6 +5,9 @@
 #   debootstrap (Debian's own mirror, from this machine's apt configuration) -> docker import
 #   -> one thin Dockerfile per stand-in (postgres, redis, python, nginx) FROM that base.
 #
+#   build.sh [--all] [NAME:TAG...]   the four base stand-ins, or the named ones (registry:2);
+#                                    --all rebuilds even those whose files have not changed
+#
 # The project's Dockerfiles stay the same: they take their base image from PYTHON_IMAGE / NGINX_IMAGE,
 # and compose takes POSTGRES_IMAGE / REDIS_IMAGE; only those variables change. Needs root (debootstrap).
 set -euo pipefail
@@ -81,12 +84,17 @@ build_standin() {
   rm -f "$log"
 }
 
-# Each stand-in, unless it is built already from the files it has now (--all: every one).
+# Each stand-in, unless it is built already from the files it has now (--all: every one). Named
+# ones only, when named (registry:2 is built only for `make registry`).
+standins=(postgres:15 redis:7 python:3.11 nginx:stable)
+rebuild=0
+if [ "${1:-}" = "--all" ]; then rebuild=1; shift; fi
+if [ $# -gt 0 ]; then standins=("$@"); fi
 build_base
-for standin in postgres:15 redis:7 python:3.11 nginx:stable; do
+for standin in "${standins[@]}"; do
   name=${standin%%:*}
   built=$(docker image inspect -f '{{ index .Config.Labels "flask-stack.source" }}' "$prefix/$standin" 2>/dev/null || true)
-  if [ "${1:-}" = "--all" ] || [ "$built" != "$(source_digest "$name")" ]; then
+  if [ "$rebuild" = 1 ] || [ "$built" != "$(source_digest "$name")" ]; then
     build_standin "$name" "${standin#*:}"
   else
     say "$prefix/$standin is up to date"

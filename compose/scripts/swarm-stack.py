@@ -3,12 +3,16 @@
 value filled in) into a stack file for `docker stack deploy -c -`, on stdout.
 
     swarm-stack.py STACK [REGISTRY] < compose-config.json > stack.json
+    swarm-stack.py --groups < compose-config.json      "SERVICE GROUP..." per line
 
 With REGISTRY (host:port), every image is named as pushed there, so every node pulls the same.
+A stack file cannot add a service's user to groups (compose's group_add: the deployer needs the
+Docker socket's group): --groups lists them, and `make swarm` adds them with `docker service update`.
 
 What Swarm takes differently, and what this does about it:
-- no build, restart, depends_on, profiles or security_opt keys (Swarm restarts by restart_policy;
-  no-new-privileges is the daemon's "no-new-privileges": true under Swarm): dropped;
+- no build, restart, depends_on, profiles, security_opt or group_add keys (Swarm restarts by
+  restart_policy; no-new-privileges is the daemon's "no-new-privileges": true under Swarm; groups
+  are added after the deploy, see --groups): dropped;
 - published ports go through the routing mesh unless mode is host: mode host, on the node's own
   interfaces (a host address cannot be chosen: firewall the node instead);
 - a tmpfs cannot be given a mode or an owner: it becomes an anonymous volume, filled from the image;
@@ -27,7 +31,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DROPPED_SERVICE_KEYS = ("build", "restart", "depends_on", "profiles", "security_opt", "container_name", "pull_policy")
+DROPPED_SERVICE_KEYS = (
+    "build",
+    "restart",
+    "depends_on",
+    "profiles",
+    "security_opt",
+    "container_name",
+    "pull_policy",
+    "group_add",
+)
 
 
 def content_name(stack: str, key: str, path: str) -> str:
@@ -97,9 +110,18 @@ def swarm_stack(stack: str, config: dict[str, Any], registry: str = "") -> dict[
     }
 
 
+def group_additions(config: dict[str, Any]) -> dict[str, list[str]]:
+    """The groups each service's user is added to (group_add), which a stack file cannot say."""
+    return {name: [str(g) for g in s["group_add"]] for name, s in config["services"].items() if s.get("group_add")}
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--groups"]:
+        for name, groups in group_additions(json.load(sys.stdin)).items():
+            print(name, *groups)
+        return
     if len(sys.argv) not in (2, 3):
-        raise SystemExit("usage: swarm-stack.py STACK [REGISTRY] < compose-config.json")
+        raise SystemExit("usage: swarm-stack.py STACK [REGISTRY] < compose-config.json | --groups < ...")
     registry = sys.argv[2] if len(sys.argv) == 3 else ""
     json.dump(swarm_stack(sys.argv[1], json.load(sys.stdin), registry), sys.stdout, indent=2)
 

@@ -8,10 +8,15 @@
 #                     at a time (start-first, health-gated, rolled back by Swarm if a new task fails)
 #   swarm.sh down     remove the stack and wait until its containers and networks are gone
 #   swarm.sh ps       the services, their replicas, and the running tasks
+#   swarm.sh registry [stop]
+#                     an image registry on this host (REGISTRY_PUBLISH, default 127.0.0.1:5000):
+#                     registry:2, or a stand-in built from Debian's docker-registry where nothing
+#                     can be pulled; `stop` removes it (its volume stays)
 #
 # STACK (default flask-stack-prod, the compose project's name, so a host moving from `make prod`
 # keeps its volumes), PROD_ENV_FILE (default .env.d/.env.production) and ENV_FILE (default .env:
 # the machine's settings, where the deployed WEB_TAG is recorded too) choose what and where.
+# EXTRA_COMPOSE_FILES as for `make prod` (compose/external-data.yml: Postgres and Redis elsewhere).
 # REGISTRY (host:port) pushes every image of the stack there and deploys them from there: every
 # node of a swarm of more than one must be able to pull them (see docs/scaling.md).
 set -euo pipefail
@@ -24,12 +29,15 @@ env_file=${ENV_FILE:-.env}
 registry=${REGISTRY:-}
 
 say() { printf '[swarm] %s\n' "$*"; }
+absolute() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
 
+# EXTRA_COMPOSE_FILES (compose/external-data.yml) go between the production file and the swarm
+# overlay, as under `make prod`: the swarm overlay has the last word on what Swarm needs.
 compose() {
-  local env_files=()
+  local env_files=() files=(-f docker-compose.prod.yml) extra
   [ -f "$env_file" ] && env_files+=(--env-file "$env_file")
-  docker compose -p "$stack" "${env_files[@]}" --env-file "$prod_env" \
-    -f docker-compose.prod.yml -f compose/swarm.yml "$@"
+  for extra in ${EXTRA_COMPOSE_FILES:-}; do files+=(-f "$extra"); done
+  docker compose -p "$stack" "${env_files[@]}" --env-file "$prod_env" "${files[@]}" -f compose/swarm.yml "$@"
 }
 
 ensure_swarm() {
@@ -87,6 +95,9 @@ stack_file() {
 
 deploy() {
   [ -f "$prod_env" ] || { echo "$prod_env is missing: run 'make secrets' and review it" >&2; exit 1; }
+  # The deployer (push-to-deploy) builds with the same env files, by absolute path.
+  SWARM_ENV_FILES="$(absolute "$env_file") $(absolute "$prod_env")"
+  export SWARM_ENV_FILES
   ensure_swarm
   ensure_label flask-stack.data
   ensure_label flask-stack.edge
@@ -106,7 +117,19 @@ for service in json.load(sys.stdin)["services"].values():
             os.makedirs(source)'
   say "deploying stack $stack"
   stack_file | docker stack deploy --resolve-image never --prune --detach=false -c - "$stack"
+  add_groups
   say "stack $stack is up: make swarm-ps"
+}
+
+# group_add, which a stack file cannot hold (the deployer: the Docker socket's group, the ledger's).
+add_groups() {
+  local service groups group args
+  while read -r service groups; do
+    args=()
+    for group in $groups; do args+=(--group-add "$group"); done
+    docker service update --detach --quiet "${args[@]}" "${stack}_$service" >/dev/null
+    say "$service runs in groups $groups"
+  done < <(compose config --format json | python3 compose/scripts/swarm-stack.py --groups)
 }
 
 roll() {
@@ -119,19 +142,29 @@ roll() {
   fi
   push_to_registry "$image"
   image=$(image_name "$image")
+  if [ "$(docker service inspect --format '{{ .Spec.TaskTemplate.ContainerSpec.Image }}' "$service")" = "$image" ]; then
+    say "$service runs $image already"
+    return
+  fi
+  # The update is asynchronous: it has begun when its start time differs from the last update's.
+  local update_status='{{ if .UpdateStatus }}{{ .UpdateStatus.State }} {{ .UpdateStatus.StartedAt }}{{ end }}'
+  local previous started waited=0
+  previous=$(docker service inspect --format "$update_status" "$service")
+  previous=${previous#* }
   say "rolling $service to $image, one task at a time"
   docker service update --detach --quiet --no-resolve-image --image "$image" "$service" >/dev/null
   # Swarm replaces the tasks and, if a new one fails, rolls back: the update's state says which.
-  local waited=0
   while :; do
-    state=$(docker service inspect --format '{{ if .UpdateStatus }}{{ .UpdateStatus.State }}{{ end }}' "$service")
-    case "$state" in updating | rollback_started) ;; *) break ;; esac
-    if [ "$waited" -ge 900 ]; then say "the update has not finished after 15 minutes ($state)"; exit 1; fi
+    read -r state started < <(docker service inspect --format "$update_status" "$service") || true
+    if [ -n "${started:-}" ] && [ "$started" != "$previous" ]; then
+      case "$state" in updating | rollback_started) ;; *) break ;; esac
+    fi
+    if [ "$waited" -ge 900 ]; then say "the update has not finished after 15 minutes (${state:-not begun})"; exit 1; fi
     sleep 1
     waited=$((waited + 1))
   done
   case "$state" in
-    completed | "")
+    completed)
       case "$image" in */flask-stack/web:* | flask-stack/web:*) record_web_tag "${image##*:}" ;; esac
       say "$service runs $image"
       ;;
@@ -154,6 +187,23 @@ down() {
   say "stack $stack is gone (its volumes stay)"
 }
 
+registry() {
+  local name=${REGISTRY_NAME:-flask-stack-registry} image=registry:2
+  if [ "${1:-}" = stop ]; then
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    say "registry $name removed (volume $name kept)"
+    return
+  fi
+  if ! docker image inspect "$image" >/dev/null 2>&1 && ! docker pull -q "$image" >/dev/null 2>&1; then
+    image=${LOCAL_IMAGE_PREFIX:-flask-stack-local}/registry:2
+    compose/local-images/build.sh registry:2
+  fi
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  docker run -d --name "$name" --restart unless-stopped -p "${REGISTRY_PUBLISH:-127.0.0.1:5000}:5000" \
+    -v "$name:/var/lib/registry" --read-only --cap-drop ALL --security-opt no-new-privileges "$image" >/dev/null
+  say "registry $name ($image) on ${REGISTRY_PUBLISH:-127.0.0.1:5000}: REGISTRY=${REGISTRY_PUBLISH:-127.0.0.1:5000} make swarm"
+}
+
 ps() {
   docker stack services "$stack"
   echo
@@ -165,5 +215,6 @@ case "${1:-}" in
   roll) roll "${2:-}" ;;
   down) down ;;
   ps) ps ;;
-  *) echo "usage: swarm.sh deploy | roll [IMAGE] | down | ps" >&2; exit 2 ;;
+  registry) registry "${2:-}" ;;
+  *) echo "usage: swarm.sh deploy | roll [IMAGE] | down | ps | registry [stop]" >&2; exit 2 ;;
 esac

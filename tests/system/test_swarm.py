@@ -21,6 +21,7 @@ import requests
 from contract import Api
 from figures import record
 from harness.polling import until
+from harness.ports import free_port
 from harness.stacks import SwarmStack
 from traffic import Traffic
 
@@ -212,3 +213,32 @@ def test_a_killed_web_task_is_replaced_and_no_request_fails(converged, user_toke
     assert replaced, converged.swarm("ps").stdout
     assert serving, traffic.summary()
     assert traffic.failures == [], traffic.failures[:5]
+
+
+def registry_answers(address: str) -> bool:
+    try:
+        return requests.get(f"http://{address}/v2/", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def test_images_can_come_from_a_registry_as_every_node_of_a_bigger_swarm_needs(converged, user_token):
+    """`make registry`, then a roll with REGISTRY set: the image is pushed there and the tasks run
+    it by the registry's name (on one node the registry answers on loopback)."""
+    address = f"127.0.0.1:{free_port()}"
+    name = f"flask-stack-registry-test-{uuid.uuid4().hex[:6]}"
+    settings = {"REGISTRY_NAME": name, "REGISTRY_PUBLISH": address}
+    started = converged.swarm("registry", **settings)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert until(lambda: registry_answers(address), timeout=30)
+        with converged.traffic(user_token) as traffic:
+            rolled = converged.swarm("roll", **settings, REGISTRY=address)
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        converged.wait_converged()
+        assert converged.web_image().startswith(f"{address}/flask-stack/web:")
+        assert "flask-stack/web" in requests.get(f"http://{address}/v2/_catalog", timeout=5).json()["repositories"]
+        assert traffic.failures == [], traffic.failures[:5]
+    finally:
+        converged.swarm("registry", "stop", **settings)
+        docker.from_env().volumes.get(name).remove(force=True)

@@ -22,12 +22,21 @@ version serves, and nginx points at it.
            record    the commit is live: WEB_TAG in .env, its ancestry for the receiver  of no return
            prune     web images of older deploys go (the last DEPLOY_KEEP_IMAGES live ones stay)
     A failure here is reported with the deploy; nothing that serves is removed.
+
+On Docker Swarm (`make swarm`) Swarm itself replaces web's tasks, health-gated and start-first,
+and rolls its update back when a new task fails (compose/swarm.yml); the deployer drives it:
+
+  PREPARE  fetch, checkout, build as above; push  the image to the registry every node pulls from
+  ROLL     roll      web's image changed (`docker service update --image`), the update followed to
+                     its end; Swarm's own rollback is the switch back
+  SETTLE   record, prune as above
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
@@ -35,17 +44,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
+
 from .hooks import Hook
 from .ledger import COMMIT_ID, Ledger, StepLog
 from .logs import configure_logging
 from .repository import Repository
 from .settings import DeploySettings, HookSettings
-from .stack import ComposeStack, Stack, Web
+from .stack import ComposeStack, Project, Stack, Web
 from .steps import StepFailed, run_command
+from .swarm import STACK_LABEL, WEB_REPOSITORY, SwarmStack, Update
 
 PREPARE = ("fetch", "checkout", "build", "migrate", "start", "health")
 SWITCH = ("switch", "verify")
 SETTLE = ("drain", "record", "prune")
+# On Swarm (migrations run as each web task starts: compose/swarm.yml).
+SWARM_PREPARE = ("fetch", "checkout", "build", "push")
+SWARM_SWITCH = ("roll",)
+SWARM_SETTLE = ("record", "prune")
 # A hook with a command of its own instead of the built-in deploy.
 COMMAND = ("fetch", "checkout", "command")
 
@@ -62,14 +78,21 @@ class Result:
     reason: str
 
 
-class Deployment:
+class Release:
+    """What every deploy does, whatever runs the stack: make sure the commit may go live, check it
+    out, then the phases of the subclass (PREPARE, SWITCH, SETTLE), and record what went live."""
+
+    prepare: tuple[str, ...] = ()
+    switch_phase: tuple[str, ...] = ()
+    settle: tuple[str, ...] = ()
+
     def __init__(
         self,
         ledger: Ledger,
         deploy: sqlite3.Row,
         hook: Hook,
         repository: Repository,
-        stack: Stack,
+        root: str,
         settings: DeploySettings,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -78,16 +101,12 @@ class Deployment:
         self.deploy = deploy
         self.hook = hook
         self.repository = repository
-        self.stack = stack
+        self.root = root
         self.settings = settings
         self.clock = clock
         self.sleep = sleep
         self.sha = deploy["sha"]
         self.live_before = ledger.live_sha()
-        self.old: list[Web] = []
-        self.new: list[Web] = []
-        self.switched_at: float | None = None  # wall-clock time nginx was asked to switch
-        self.switched = False  # nginx took the new containers: a failure now is a rollback
         self.notes: list[str] = []
 
     # --- running the phases -------------------------------------------------------------------
@@ -98,7 +117,7 @@ class Deployment:
             return Result("failed", f"refusing a malformed commit id {self.sha!r}")
         custom_command = self.hook.command != "deploy"
         try:
-            for name in COMMAND if custom_command else PREPARE:
+            for name in COMMAND if custom_command else self.prepare:
                 self.step(name)
         except DeployRefused as refusal:
             return Result("refused", f"{refusal}; {self.repository.restore(self.live_before)}")
@@ -107,12 +126,12 @@ class Deployment:
         if custom_command:
             return Result("succeeded", f"live after {self.clock() - started:.1f}s")
         try:
-            for name in SWITCH:
+            for name in self.switch_phase:
                 self.step(name)
         except StepFailed as failure:
             return self.switch_back(failure)
         warnings = []
-        for name in SETTLE:
+        for name in self.settle:
             try:
                 self.step(name)
             except StepFailed as failure:
@@ -130,6 +149,86 @@ class Deployment:
             raise type(failure)(f"{name}: {failure}") from failure
         except Exception as error:
             raise StepFailed(f"{name}: {type(error).__name__}: {error}") from error
+
+    def undo_prepare(self) -> list[str]:
+        """Before the switch the live version never stopped serving: the working tree goes back."""
+        with self.ledger.step(self.deploy["id"], "undo") as step_log:
+            restored = self.repository.restore(self.live_before)
+            step_log.write(restored)
+        return [restored]
+
+    def switch_back(self, failure: StepFailed) -> Result:
+        raise NotImplementedError
+
+    def compose_env(self) -> dict[str, str]:
+        # The env files carry the project's settings; only the image tag and revision are ours.
+        home = "/tmp"  # noqa: S108 - a private tmpfs in the deployer's read-only container
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": home,
+            "WEB_TAG": self.sha,
+            "APP_REVISION": self.sha,
+        }
+
+    def fetch(self, step_log: StepLog) -> None:
+        tip = self.repository.fetch(step_log)
+        if not self.repository.has_commit(self.sha):
+            raise StepFailed(f"commit {self.sha[:12]} is not in {self.repository.remote}")
+        if not self.repository.is_ancestor(self.sha, self.repository.remote_ref):
+            raise StepFailed(f"commit {self.sha[:12]} is not on branch {self.hook.branch}")
+        live = self.live_before
+        if (
+            self.deploy["kind"] == "push"
+            and live
+            and self.sha != tip
+            and not self.repository.is_ancestor(live, self.sha)
+        ):
+            raise DeployRefused(
+                f"{self.sha[:12]} does not descend from the live commit {live[:12]} and is not the tip of "
+                f"{self.hook.branch}: a push only moves forward (to go back: make rollback SHA={self.sha[:12]})"
+            )
+        step_log.write(f"{self.sha[:12]} is on {self.hook.branch} (tip {tip[:12]})")
+
+    def checkout(self, step_log: StepLog) -> None:
+        self.repository.checkout(step_log, self.sha)
+
+    def command(self, step_log: StepLog) -> None:
+        env = {**self.compose_env(), "DEPLOY_SHA": self.sha, "DEPLOY_REF": self.deploy["ref"]}
+        run_command(step_log, list(self.hook.command), self.settings.build_timeout, cwd=self.root, env=env)
+
+    def record(self, step_log: StepLog) -> None:
+        env_file = Path(self.root) / ".env"
+        lines = env_file.read_text().splitlines() if env_file.exists() else []
+        kept = [line for line in lines if not line.startswith(("WEB_TAG=", "APP_REVISION=", "# deployed by the hook"))]
+        kept += ["# deployed by the hook: the live web image", f"WEB_TAG={self.sha}", f"APP_REVISION={self.sha}"]
+        env_file.write_text("\n".join(kept) + "\n")
+        step_log.write(f"{self.sha} is live; WEB_TAG recorded in {env_file}")
+        self.ledger.set_live_ancestry(self.repository.ancestors(self.sha))
+
+
+class Deployment(Release):
+    """A deploy on the stack Compose runs (`make prod`): new web containers beside the old, nginx
+    switched to them, the old drained (the phases at the top)."""
+
+    prepare, switch_phase, settle = PREPARE, SWITCH, SETTLE
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        deploy: sqlite3.Row,
+        hook: Hook,
+        repository: Repository,
+        stack: Stack,
+        settings: DeploySettings,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        super().__init__(ledger, deploy, hook, repository, stack.root, settings, clock, sleep)
+        self.stack = stack
+        self.old: list[Web] = []
+        self.new: list[Web] = []
+        self.switched_at: float | None = None  # wall-clock time nginx was asked to switch
+        self.switched = False  # nginx took the new containers: a failure now is a rollback
 
     def undo_prepare(self) -> list[str]:
         """Before the switch nginx never left the old containers: the new ones can simply go."""
@@ -171,43 +270,7 @@ class Deployment:
         step_log.write("nginx's old workers have finished their requests")
         return True
 
-    def compose_env(self) -> dict[str, str]:
-        # The env files carry the project's settings; only the image tag and revision are ours.
-        home = "/tmp"  # noqa: S108 - a private tmpfs in the deployer's read-only container
-        return {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": home,
-            "WEB_TAG": self.sha,
-            "APP_REVISION": self.sha,
-        }
-
     # --- PREPARE --------------------------------------------------------------------------------
-
-    def fetch(self, step_log: StepLog) -> None:
-        tip = self.repository.fetch(step_log)
-        if not self.repository.has_commit(self.sha):
-            raise StepFailed(f"commit {self.sha[:12]} is not in {self.repository.remote}")
-        if not self.repository.is_ancestor(self.sha, self.repository.remote_ref):
-            raise StepFailed(f"commit {self.sha[:12]} is not on branch {self.hook.branch}")
-        live = self.live_before
-        if (
-            self.deploy["kind"] == "push"
-            and live
-            and self.sha != tip
-            and not self.repository.is_ancestor(live, self.sha)
-        ):
-            raise DeployRefused(
-                f"{self.sha[:12]} does not descend from the live commit {live[:12]} and is not the tip of "
-                f"{self.hook.branch}: a push only moves forward (to go back: make rollback SHA={self.sha[:12]})"
-            )
-        step_log.write(f"{self.sha[:12]} is on {self.hook.branch} (tip {tip[:12]})")
-
-    def checkout(self, step_log: StepLog) -> None:
-        self.repository.checkout(step_log, self.sha)
-
-    def command(self, step_log: StepLog) -> None:
-        env = {**self.compose_env(), "DEPLOY_SHA": self.sha, "DEPLOY_REF": self.deploy["ref"]}
-        run_command(step_log, list(self.hook.command), self.settings.build_timeout, cwd=self.stack.root, env=env)
 
     def build(self, step_log: StepLog) -> None:
         self.stack.compose(step_log, ["build", "web"], self.settings.build_timeout, self.compose_env())
@@ -290,15 +353,6 @@ class Deployment:
         # Back to the service name, which now resolves to the new containers only.
         self.stack.point_nginx_at(step_log, ["web:8000"])
 
-    def record(self, step_log: StepLog) -> None:
-        env_file = Path(self.stack.root) / ".env"
-        lines = env_file.read_text().splitlines() if env_file.exists() else []
-        kept = [line for line in lines if not line.startswith(("WEB_TAG=", "APP_REVISION=", "# deployed by the hook"))]
-        kept += ["# deployed by the hook: the live web image", f"WEB_TAG={self.sha}", f"APP_REVISION={self.sha}"]
-        env_file.write_text("\n".join(kept) + "\n")
-        step_log.write(f"{self.sha} is live; WEB_TAG recorded in {env_file}")
-        self.ledger.set_live_ancestry(self.repository.ancestors(self.sha))
-
     def prune(self, step_log: StepLog) -> None:
         repository = self.stack.image_repository(self.new[0], self.sha) if self.new else None
         if repository is None:
@@ -308,7 +362,56 @@ class Deployment:
             step_log.write(self.stack.remove_image(f"{repository}:{sha}"))
 
 
-def deploy_one(ledger: Ledger, deploy: sqlite3.Row, settings: HookSettings, stack: Stack) -> Result:
+class SwarmDeployment(Release):
+    """A deploy on the stack Swarm runs (`make swarm`): Swarm replaces web's tasks itself, and rolls
+    its update back by itself (the Swarm phases at the top)."""
+
+    prepare, switch_phase, settle = SWARM_PREPARE, SWARM_SWITCH, SWARM_SETTLE
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        deploy: sqlite3.Row,
+        hook: Hook,
+        repository: Repository,
+        swarm: SwarmStack,
+        settings: DeploySettings,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        super().__init__(ledger, deploy, hook, repository, swarm.root, settings, clock, sleep)
+        self.swarm = swarm
+        self.previous_image = ""
+        self.update: Update | None = None
+
+    def build(self, step_log: StepLog) -> None:
+        self.swarm.compose(step_log, ["build", "web"], self.settings.build_timeout, self.compose_env())
+
+    def push(self, step_log: StepLog) -> None:
+        self.swarm.push(step_log, self.sha)
+
+    def roll(self, step_log: StepLog) -> None:
+        self.previous_image = self.swarm.web_image()
+        step_log.write(f"serving now: {self.previous_image}")
+        self.update = self.swarm.roll(step_log, self.swarm.image_name(self.sha), self.settings.roll_timeout)
+        if self.update.state != "completed":
+            raise StepFailed(f"Swarm's update ended {self.update.state}: {self.update.message}")
+
+    def switch_back(self, failure: StepFailed) -> Result:
+        """Swarm rolls a failed update back by itself (failure_action: rollback): report what it did."""
+        restored = self.repository.restore(self.live_before)
+        state = self.update.state if self.update else ""
+        if state == "rollback_completed":
+            return Result("rolled_back", f"{failure}; Swarm put {self.previous_image} back; {restored}")
+        return Result("failed", f"{failure}; web may run both versions until Swarm's update ends; {restored}")
+
+    def prune(self, step_log: StepLog) -> None:
+        for sha in self.ledger.images_to_prune(self.sha, self.settings.keep_images):
+            for name in {f"{WEB_REPOSITORY}:{sha}", self.swarm.image_name(sha)}:
+                step_log.write(self.swarm.remove_image(name))
+
+
+def deploy_one(ledger: Ledger, deploy: sqlite3.Row, settings: HookSettings, stack: Stack | SwarmStack) -> Result:
     started = time.monotonic()
     hook = settings.hooks.get(deploy["hook_id"])
     log.info("deploy %s: %s of %s (%s)", deploy["id"], deploy["kind"], deploy["sha"], deploy["hook_id"])
@@ -316,13 +419,18 @@ def deploy_one(ledger: Ledger, deploy: sqlite3.Row, settings: HookSettings, stac
         result = Result("failed", f"hook {deploy['hook_id']!r} is no longer configured")
     else:
         repository = Repository(stack.root, hook.branch, settings.deploy)
-        result = Deployment(ledger, deploy, hook, repository, stack, settings.deploy).run()
+        release: Release = (
+            SwarmDeployment(ledger, deploy, hook, repository, stack, settings.deploy)
+            if isinstance(stack, SwarmStack)
+            else Deployment(ledger, deploy, hook, repository, stack, settings.deploy)
+        )
+        result = release.run()
     ledger.finish(deploy["id"], result.status, result.reason)
     log.info("deploy %s %s after %.1fs: %s", deploy["id"], result.status, time.monotonic() - started, result.reason)
     return result
 
 
-def learn_live_commit(ledger: Ledger, settings: HookSettings, stack: Stack) -> None:
+def learn_live_commit(ledger: Ledger, settings: HookSettings, stack: Stack | SwarmStack) -> None:
     """Until a deploy records one, the live commit is the one the running web containers say."""
     if ledger.live_sha() is not None:
         return
@@ -337,15 +445,11 @@ def work(settings: HookSettings) -> None:
     configure_logging(settings.log_level)
     ledger = Ledger(settings.ledger_path)
     ledger.create()
-    stack = ComposeStack.of_this_container()
-    if settings.deploy.root != stack.root:
-        raise SystemExit(
-            f"deployer: the repository must be mounted at its own path: DEPLOY_ROOT is "
-            f"{settings.deploy.root!r} but the project lives at {stack.root!r} (run `make prod`)"
-        )
+    stack = stack_of_this_container(settings.deploy)
     for deploy_id in ledger.interrupt_running("interrupted: the deployer stopped during this deploy"):
         log.warning("deploy %s was left running by a previous deployer; marked failed", deploy_id)
-    log.info("deployer ready: project %s at %s, hooks %s", stack.project.name, stack.root, ", ".join(settings.hooks))
+    mode = "Swarm" if isinstance(stack, SwarmStack) else "Compose"
+    log.info("deployer ready: the stack at %s runs on %s; hooks %s", stack.root, mode, ", ".join(settings.hooks))
     while True:
         settings.heartbeat_path.touch()
         learn_live_commit(ledger, settings, stack)
@@ -354,3 +458,23 @@ def work(settings: HookSettings) -> None:
             time.sleep(settings.deploy.poll_interval)
             continue
         deploy_one(ledger, deploy, settings, stack)
+
+
+def stack_of_this_container(settings: DeploySettings) -> Stack | SwarmStack:
+    """The stack the deployer runs in, from the labels on its own container: Swarm's when `docker
+    stack deploy` started it, else the compose project's."""
+    client = docker.from_env()
+    container = client.containers.get(socket.gethostname())
+    if STACK_LABEL in container.labels:
+        if not settings.root or not Path(settings.root, "docker-compose.prod.yml").exists():
+            raise SystemExit(
+                f"deployer: DEPLOY_ROOT={settings.root!r} holds no docker-compose.prod.yml (run `make swarm`)"
+            )
+        return SwarmStack.of_container(client, container, settings)
+    stack = ComposeStack(client, Project.of_container(container))
+    if settings.root != stack.root:
+        raise SystemExit(
+            f"deployer: the repository must be mounted at its own path: DEPLOY_ROOT is "
+            f"{settings.root!r} but the project lives at {stack.root!r} (run `make prod`)"
+        )
+    return stack

@@ -66,15 +66,26 @@ class DeploySettings:
     verify_max_5xx: int = 10
     drain_timeout: float = 40
     stop_timeout: int = 30
+    # On Swarm: how long Swarm's update of web may take, every task replaced (or rolled back).
+    roll_timeout: float = 900
     poll_interval: float = 1
     keep_images: int = 3
     deploy_key: str = DEPLOY_KEY
     known_hosts: str = KNOWN_HOSTS
+    # On Swarm: the env files `make swarm` used (absolute; the production settings last), and the
+    # registry (host:port) every node pulls images from, if the swarm has more than one node.
+    env_files: tuple[str, ...] = ()
+    registry: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> DeploySettings:
+        root = environ.get("DEPLOY_ROOT") or ""
+        env_files = tuple((environ.get("DEPLOY_ENV_FILES") or "").split()) or (
+            f"{root}/.env",
+            f"{root}/.env.d/.env.production",
+        )
         return cls(
-            root=environ.get("DEPLOY_ROOT") or "",
+            root=root,
             remote=environ.get("DEPLOY_GIT_REMOTE") or "origin",
             fetch_timeout=_seconds(environ, "DEPLOY_FETCH_TIMEOUT", 120),
             build_timeout=_seconds(environ, "DEPLOY_BUILD_TIMEOUT", 900),
@@ -85,8 +96,11 @@ class DeploySettings:
             verify_max_5xx=_count(environ, "DEPLOY_VERIFY_MAX_5XX", 10),
             drain_timeout=_seconds(environ, "DEPLOY_DRAIN_TIMEOUT", 40),
             stop_timeout=_count(environ, "DEPLOY_STOP_TIMEOUT", 30),
+            roll_timeout=_seconds(environ, "DEPLOY_ROLL_TIMEOUT", 900),
             poll_interval=_seconds(environ, "DEPLOY_POLL_INTERVAL", 1),
             keep_images=_count(environ, "DEPLOY_KEEP_IMAGES", 3),
+            env_files=env_files,
+            registry=environ.get("DEPLOY_REGISTRY") or "",
         )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -91,11 +90,6 @@ class ComposeStack:
     def __init__(self, client: docker.DockerClient, project: Project):
         self.client = client
         self.project = project
-
-    @classmethod
-    def of_this_container(cls) -> ComposeStack:
-        client = docker.from_env()
-        return cls(client, Project.of_container(client.containers.get(socket.gethostname())))
 
     @property
     def root(self) -> str:
@@ -215,10 +209,15 @@ class ComposeStack:
         return own.rsplit(":", 1)[0] if own else None
 
     def remove_image(self, name: str) -> str:
-        try:
-            self.client.images.remove(name)  # a tag shared with a kept image only loses that tag
-        except docker.errors.ImageNotFound:
-            return f"{name}: already gone"
-        except docker.errors.APIError as error:
-            return f"kept {name}: {error.explanation or error}"
-        return f"removed {name}"
+        return remove_image(self.client, name)
+
+
+def remove_image(client: docker.DockerClient, name: str) -> str:
+    """Remove the image ``name`` if nothing uses it; what happened, for the step's log."""
+    try:
+        client.images.remove(name)  # a tag shared with a kept image only loses that tag
+    except docker.errors.ImageNotFound:
+        return f"{name}: already gone"
+    except docker.errors.APIError as error:
+        return f"kept {name}: {error.explanation or error}"
+    return f"removed {name}"
