@@ -15,14 +15,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import docker
 import requests
 
 from bench.loadgen import CONNECTIONS, Run, Scenario, wrk
 from bench.measures import machine
 from bench.stack import PASSWORD, log
 from harness.polling import until
-from harness.stacks import SwarmStack, output
+from harness.stacks import SwarmStack, output, swarm_as_found
 
 PROJECT = "flask-stack-scaling"
 REPLICA_COUNTS = (1, 2, 3)
@@ -66,36 +65,34 @@ class ScalingStack(SwarmStack):
 def scaling(home: Path, rounds: int, seconds: float) -> dict[str, Any]:
     stack = ScalingStack(home)
     log(f"deploying the stack to a swarm as {PROJECT}")
-    made_swarm = docker.from_env().info()["Swarm"]["LocalNodeState"] != "active"
-    stack.up()
-    try:
-        token = stack.access_token()
-        scenarios = {
-            "protected": Scenario(
-                "protected", stack.https + "/api/users/me", headers=(f"Authorization: Bearer {token}",)
-            ),
-            "liveness": Scenario("liveness", stack.https + "/api/healthz"),
-        }
-        runs: dict[str, dict[int, list[Run]]] = {name: {n: [] for n in REPLICA_COUNTS} for name in scenarios}
-        wrk(scenarios["protected"], 2)  # warm-up
-        for number in range(rounds):
-            for replicas in REPLICA_COUNTS:
-                stack.scale(replicas)
-                time.sleep(2)
-                for name, scenario in scenarios.items():
-                    runs[name][replicas].append(wrk(scenario, seconds))
-                log(
-                    f"  round {number + 1}, {replicas} replica(s): "
-                    + ", ".join(f"{name} {r[replicas][-1].rps:,.0f} req/s" for name, r in runs.items())
-                )
-        workers = output(
-            stack.tasks("web")[0],
-            ["python", "-c", "import runpy; print(runpy.run_path('gunicorn.conf.py')['workers'])"],
-        )
-    finally:
-        stack.down()
-        if made_swarm:
-            docker.from_env().swarm.leave(force=True)
+    with swarm_as_found():
+        stack.up()
+        try:
+            token = stack.access_token()
+            scenarios = {
+                "protected": Scenario(
+                    "protected", stack.https + "/api/users/me", headers=(f"Authorization: Bearer {token}",)
+                ),
+                "liveness": Scenario("liveness", stack.https + "/api/healthz"),
+            }
+            runs: dict[str, dict[int, list[Run]]] = {name: {n: [] for n in REPLICA_COUNTS} for name in scenarios}
+            wrk(scenarios["protected"], 2)  # warm-up
+            for number in range(rounds):
+                for replicas in REPLICA_COUNTS:
+                    stack.scale(replicas)
+                    time.sleep(2)
+                    for name, scenario in scenarios.items():
+                        runs[name][replicas].append(wrk(scenario, seconds))
+                    log(
+                        f"  round {number + 1}, {replicas} replica(s): "
+                        + ", ".join(f"{name} {r[replicas][-1].rps:,.0f} req/s" for name, r in runs.items())
+                    )
+            workers = output(
+                stack.tasks("web")[0],
+                ["python", "-c", "import runpy; print(runpy.run_path('gunicorn.conf.py')['workers'])"],
+            )
+        finally:
+            stack.down()
     return {
         "machine": machine(),
         "rounds": rounds,

@@ -3,9 +3,10 @@ tests and the benchmark; and the one way to remove what a project started."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -184,3 +185,30 @@ class SwarmStack(ProductionStack):
     def container(self, service: str) -> Container:
         (found,) = self.tasks(service)
         return found
+
+
+# The node labels `make swarm` puts on a node when no node has them (compose/scripts/swarm.sh).
+SWARM_LABELS = ("flask-stack.data", "flask-stack.edge")
+
+
+@contextlib.contextmanager
+def swarm_as_found() -> Iterator[None]:
+    """Leave this engine's swarm as it was: left again if the block made one (`make swarm` does
+    when there is none), else without the node labels the block added."""
+    client = docker.from_env()
+
+    def node() -> Any:
+        return client.nodes.get(client.info()["Swarm"]["NodeID"])
+
+    made = client.info()["Swarm"]["LocalNodeState"] != "active"
+    labels_before = {} if made else dict(node().attrs["Spec"].get("Labels") or {})
+    try:
+        yield
+    finally:
+        if made:
+            client.swarm.leave(force=True)
+        else:
+            spec = node().attrs["Spec"]
+            labels = spec.get("Labels") or {}
+            spec["Labels"] = {k: v for k, v in labels.items() if k not in SWARM_LABELS or k in labels_before}
+            node().update(spec)

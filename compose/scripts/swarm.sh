@@ -116,9 +116,27 @@ for service in json.load(sys.stdin)["services"].values():
         if volume.get("type") == "bind" and volume.get("bind", {}).get("create_host_path") and not os.path.exists(source):
             os.makedirs(source)'
   say "deploying stack $stack"
-  stack_file | docker stack deploy --resolve-image never --prune --detach=false -c - "$stack"
+  stack_file | docker stack deploy --resolve-image never --prune --detach=true -c - "$stack"
+  # Before waiting: a service that needs its groups (the deployer) cannot start without them.
   add_groups
+  wait_converged
   say "stack $stack is up: make swarm-ps"
+}
+
+# Until every service of the stack runs as many tasks as it should (at most 10 minutes).
+wait_converged() {
+  local waited=0 replicas
+  while :; do
+    replicas=$(docker service ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Replicas}}')
+    if [ -n "$replicas" ] && ! grep -Ev '^([0-9]+)/\1( |$)' <<<"$replicas" >/dev/null; then return; fi
+    if [ "$waited" -ge 600 ]; then
+      say "the stack has not converged after 10 minutes:"
+      docker stack services "$stack" >&2
+      exit 1
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
 }
 
 # group_add, which a stack file cannot hold (the deployer: the Docker socket's group, the ledger's).

@@ -1,168 +1,33 @@
 """Push-to-deploy on the real production stack, scaled to two web containers.
 
-A bare repository served by `git daemon` stands in for GitHub. A deploy checkout of it runs
-docker-compose.prod.yml with the hook profile (`make prod`). The tests push commits to the bare
-repository, send correctly signed push events through nginx, and watch the API through nginx the
-whole time (liveness, and a signed-in user's profile). The module shares one stack (a start
-costs a minute), but no test relies on another having run: each commit is the first commit plus
-its own change, and a test that needs a particular state (a version live other than the first)
-brings it about itself.
+A deploy checkout (tests/deploy_checkout.py) runs docker-compose.prod.yml with the hook profile
+(`make prod`). The tests push commits to GitHub's stand-in, send correctly signed push events
+through nginx, and watch the API through nginx the whole time (liveness, and a signed-in user's
+profile). The module shares one stack (a start costs a minute), but no test relies on another
+having run: each commit is the first commit plus its own change, and a test that needs a
+particular state (a version live other than the first) brings it about itself.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import docker
 import pytest
-import requests
 
-from contract import Api
+from deploy_checkout import HEALTH_FILE, HEALTHZ_DOCSTRING, DeployCheckout, break_healthz, git
 from figures import record
-from harness.paths import REPO_ROOT
 from harness.polling import until
-from harness.ports import free_port
 from harness.stacks import containers, remove_project
 from hook.deployer import PREPARE, SETTLE, SWITCH
-from hook.ledger import FINISHED
-from hook.signatures import sign
 from traffic import Traffic
 
 PROJECT = "flask-stack-deploytest"
-REPOSITORY = "acme/flask-stack"
-VERSION_FILE = "services/web/api/__init__.py"
-HEALTH_FILE = "services/web/api/health/routes.py"
-HEALTHZ_DOCSTRING = '    """Liveness: the process answers. Touches nothing else."""\n'
 REPLICAS = 2
 REPORT = "push-to-deploy"  # test-artifacts/push-to-deploy.json
-
-
-def git(cwd, *args, check=True) -> str:
-    result = subprocess.run(
-        ["git", "-c", "user.name=Deploy Test", "-c", "user.email=deploy@example.com", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)}: {result.stderr}")
-    return result.stdout.strip()
-
-
-class Deploy:
-    """The deploy checkout, its stack, the stand-in for GitHub, and a source clone that pushes."""
-
-    def __init__(self, home: Path):
-        self.home = home
-        self.source = home / "source"
-        self.origin = home / "origin.git"
-        self.checkout = home / "deploy"
-        self.secrets: dict[str, str] = {}
-        self.https = ""
-        self.ca_file = ""
-        self.daemon = None
-        self.baseline_sha = ""
-        self.baseline_version = ""
-        self.user_token = ""
-
-    def env(self) -> dict:
-        env = {k: v for k, v in os.environ.items() if k not in {"COMPOSE_PROJECT_NAME", "HTTP_PORT", "HTTPS_PORT"}}
-        return {**env, "PROD_PROJECT": PROJECT}
-
-    def make(self, *targets) -> subprocess.CompletedProcess:
-        return subprocess.run(["make", *targets], cwd=self.checkout, env=self.env(), capture_output=True, text=True)
-
-    def commit(self, message: str, version: str | None = None, edit=None) -> str:
-        """A new commit on the branch's tip whose tree is the first commit's plus this change only
-        (what an earlier test committed, a broken health check say, does not carry over)."""
-        git(self.source, "checkout", "-q", self.baseline_sha, "--", VERSION_FILE, HEALTH_FILE)
-        if version:
-            path = self.source / VERSION_FILE
-            text = path.read_text()
-            current = next(line for line in text.splitlines() if line.startswith("__version__"))
-            path.write_text(text.replace(current, f'__version__ = "{version}"'))
-        if edit:
-            edit(self.source)
-        git(self.source, "commit", "-q", "--allow-empty", "-am", message)
-        git(self.source, "push", "-q", str(self.origin), "HEAD:refs/heads/main")
-        return git(self.source, "rev-parse", "HEAD")
-
-    def send(self, payload: dict, event="push", delivery=None, secret=None) -> requests.Response:
-        body = json.dumps(payload).encode()
-        signature = sign((secret or self.secrets["HOOK_SECRET"]).encode(), body)
-        headers = {
-            "Content-Type": "application/json",
-            "X-GitHub-Event": event,
-            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
-            "X-Hub-Signature-256": signature,
-        }
-        return requests.post(self.https + "/hooks/github", data=body, headers=headers, verify=self.ca_file, timeout=10)
-
-    def push_event(self, sha: str, **kwargs) -> requests.Response:
-        payload = {"ref": "refs/heads/main", "after": sha, "deleted": False, "repository": {"full_name": REPOSITORY}}
-        return self.send(payload, **kwargs)
-
-    def hooks_get(self, path: str) -> dict:
-        response = requests.get(
-            self.https + path,
-            verify=self.ca_file,
-            timeout=10,
-            headers={"Authorization": f"Bearer {self.secrets['HOOK_STATUS_TOKEN']}"},
-        )
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def wait_for_deploy(self, deploy_id: int, timeout: float = 300) -> dict:
-        finished = until(
-            lambda: (d := self.hooks_get(f"/hooks/deploys/{deploy_id}"))["status"] in FINISHED and d,
-            timeout=timeout,
-            interval=1,
-        )
-        assert finished, (
-            f"deploy {deploy_id} did not finish in {timeout}s: {self.hooks_get(f'/hooks/deploys/{deploy_id}')}"
-        )
-        return finished
-
-    def live_sha(self) -> str:
-        return until(lambda: self.hooks_get("/hooks/status")["live"]["sha"], timeout=30)
-
-    def ensure_live_is_not_the_first_commit(self) -> None:
-        """For tests that need an older commit than the live one: deploy a new one if need be."""
-        if self.live_sha() != self.baseline_sha:
-            return
-        accepted = self.push_event(self.commit("a newer version", version=f"1.0.1-{uuid.uuid4().hex[:6]}")).json()
-        assert accepted["status"] == "accepted", accepted
-        assert self.wait_for_deploy(accepted["deploy_id"])["status"] == "succeeded"
-
-    def version(self) -> str:
-        return requests.get(self.https + "/api/healthz", verify=self.ca_file, timeout=10).json()["version"]
-
-    def traffic(self) -> Traffic:
-        """Clients the whole time: liveness (which tells the version), and a signed-in user's profile."""
-        return Traffic(
-            [self.https + "/api/healthz", self.https + "/api/users/me"],
-            self.ca_file,
-            headers={"Authorization": f"Bearer {self.user_token}"},
-        )
-
-    def web_containers(self) -> list:
-        return containers(PROJECT, "web")
-
-
-def break_healthz(source: Path) -> None:
-    path = source / HEALTH_FILE
-    text = path.read_text()
-    assert HEALTHZ_DOCSTRING in text
-    path.write_text(
-        text.replace(
-            HEALTHZ_DOCSTRING, HEALTHZ_DOCSTRING + '    raise RuntimeError("this commit is deliberately unhealthy")\n'
-        )
-    )
 
 
 def turn_unhealthy_ten_seconds_after_start(source: Path) -> None:
@@ -194,64 +59,23 @@ def project_gateway() -> str:
 
 @pytest.fixture(scope="module")
 def deploy(compose_ready, tmp_path_factory):
-    home = tmp_path_factory.mktemp("push-to-deploy")
-    d = Deploy(home)
+    d = DeployCheckout(PROJECT, tmp_path_factory.mktemp("push-to-deploy"))
     remove_project(PROJECT)
-    # GitHub's stand-in: a bare repository with the project's committed tree on main.
-    git(home, "clone", "-q", str(REPO_ROOT), str(d.source))
-    git(home, "init", "-q", "--bare", str(d.origin))
-    git(d.source, "push", "-q", str(d.origin), "HEAD:refs/heads/main")
-    git(d.origin, "symbolic-ref", "HEAD", "refs/heads/main")
-    git(home, "clone", "-q", str(d.origin), str(d.checkout))
-    # The operator's production settings, as `make secrets` writes them, plus ports and the hook.
-    assert subprocess.run([str(d.checkout / "compose/scripts/make-secrets.sh")], capture_output=True).returncode == 0
-    http_port, https_port = free_port(), free_port()
-    (home / "certs").mkdir()
-    (home / "acme").mkdir()
-    env_file = d.checkout / ".env.d/.env.production"
-    with env_file.open("a") as settings:
-        settings.write(
-            f"COMPOSE_PROFILES=hook\nHOOK_REPOSITORY={REPOSITORY}\nHTTP_PORT={http_port}\nHTTPS_PORT={https_port}\n"
-            f"TLS_CERTS_DIR={home / 'certs'}\nACME_WEBROOT={home / 'acme'}\nDEPLOY_HEALTH_TIMEOUT=40\n"
-            f"WEB_REPLICAS={REPLICAS}\n"
-        )
-    secrets = d.checkout / ".env.d/secrets"
-    d.secrets = {name.upper(): (secrets / name).read_text() for name in ("hook_secret", "hook_status_token")}
+    d.prepare(f"DEPLOY_HEALTH_TIMEOUT=40\nWEB_REPLICAS={REPLICAS}\n")
     # Nothing of the project's own .env (images, CA) is in git: the deploy checkout writes its own.
     started = time.monotonic()
     result = d.make("prod")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    d.https = f"https://localhost:{https_port}"
     (nginx,) = containers(PROJECT, "nginx")
-    d.ca_file = str(home / "ca.pem")
-    Path(d.ca_file).write_bytes(nginx.exec_run(["cat", "/run/nginx/tls/ca.pem"]).output)
-    # The deployer fetches from the stand-in over the network, as it would from GitHub.
-    port = free_port()
-    d.daemon = subprocess.Popen(
-        [
-            "git",
-            "daemon",
-            "--reuseaddr",
-            "--export-all",
-            f"--base-path={home}",
-            f"--port={port}",
-            "--listen=0.0.0.0",
-            str(home),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    git(d.checkout, "remote", "set-url", "origin", f"git://{project_gateway()}:{port}/origin.git")
+    d.serve(nginx, project_gateway())
     d.stack_seconds = time.monotonic() - started
-    d.baseline_version = d.version()
-    d.baseline_sha = git(d.source, "rev-parse", "HEAD")
-    user = f"deploy-watcher-{uuid.uuid4().hex[:8]}@example.com"
-    session = requests.Session()
-    session.verify, session.trust_env = d.ca_file, False  # REQUESTS_CA_BUNDLE would override verify
-    d.user_token = Api(session, d.https).tokens(user)["access_token"]
     yield d
-    d.daemon.terminate()
+    d.stop_serving()
     remove_project(PROJECT)
+
+
+def web_containers() -> list:
+    return containers(PROJECT, "web")
 
 
 def failures_beside_steps(traffic: Traffic, *deploys: dict) -> str:
@@ -313,7 +137,7 @@ def test_a_push_goes_live_with_no_failed_request_and_its_replay_changes_nothing(
     assert_switched(traffic, old=old, new="1.1.0")
     assert deploy.hooks_get("/hooks/status")["live"]["sha"] == sha
     assert [s["name"] for s in result["steps"]] == [*PREPARE, *SWITCH, *SETTLE]
-    assert len(deploy.web_containers()) == REPLICAS
+    assert len(web_containers()) == REPLICAS
     # The operator's next `make prod` keeps this image.
     assert f"WEB_TAG={sha}" in (deploy.checkout / ".env").read_text()
     # The same delivery again (a retry, or a replay by whoever captured it): answered, not acted on.
@@ -329,7 +153,7 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
     """While a broken commit's deploy waits for health, two more pushes arrive: only the newer one
     is deployed, after the broken one has failed; the old version answers throughout."""
     old = deploy.version()
-    (old_image,) = {c.attrs["Config"]["Image"] for c in deploy.web_containers()}
+    (old_image,) = {c.attrs["Config"]["Image"] for c in web_containers()}
     broken = deploy.commit("broken healthz", version="1.2.0-broken", edit=break_healthz)
     with deploy.traffic() as traffic:
         failing = deploy.push_event(broken).json()
@@ -363,7 +187,7 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
     failed_steps = deploy.hooks_get(f"/hooks/deploys/{failed['id']}")["steps"]
     assert [(s["name"], s["status"]) for s in failed_steps][-2:] == [("health", "failed"), ("undo", "succeeded")]
     # As many serve as before: the failed ones were removed, the old ones stopped after the switch.
-    assert len(deploy.web_containers()) == REPLICAS
+    assert len(web_containers()) == REPLICAS
     # The broken commit's image went with the next successful deploy; the previous live one stays.
     images = {tag for image in docker.from_env().images.list("flask-stack/web") for tag in image.tags}
     assert f"flask-stack/web:{broken}" not in images
@@ -413,7 +237,7 @@ def test_a_version_that_turns_unhealthy_after_the_switch_is_rolled_back_with_no_
     assert traffic.answered("/api/healthz")[-1].detail == live_version
     assert "1.3.0-late" in traffic.summary()["versions"], "the new version never served: nothing was tested"
     assert deploy.live_sha() == live_sha
-    assert len(deploy.web_containers()) == REPLICAS
+    assert len(web_containers()) == REPLICAS
 
 
 def test_rollback_takes_the_same_path(deploy):
@@ -438,4 +262,4 @@ def test_rollback_takes_the_same_path(deploy):
     )
     assert traffic.failures == [], failures_beside_steps(traffic, done)
     assert_switched(traffic, old=old, new=deploy.baseline_version)
-    assert len(deploy.web_containers()) == REPLICAS
+    assert len(web_containers()) == REPLICAS

@@ -22,12 +22,11 @@ from contract import Api
 from figures import record
 from harness.polling import until
 from harness.ports import free_port
-from harness.stacks import SwarmStack
+from harness.stacks import SwarmStack, swarm_as_found
 from traffic import Traffic
 
 PROJECT = "flask-stack-swarmtest"
 REPLICAS = 2
-LABELS = ("flask-stack.data", "flask-stack.edge")
 REPORT = "swarm"  # test-artifacts/swarm.json
 
 
@@ -76,35 +75,20 @@ class Swarm(SwarmStack):
         )
 
 
-def node_labels(client: docker.DockerClient) -> dict[str, str]:
-    node = client.nodes.get(client.info()["Swarm"]["NodeID"])
-    return dict(node.attrs["Spec"].get("Labels") or {})
-
-
 @pytest.fixture(scope="module")
 def swarm(compose_ready, tmp_path_factory) -> Iterator[Swarm]:
     client = docker.from_env()
-    made_swarm = client.info()["Swarm"]["LocalNodeState"] != "active"
-    labels_before = {} if made_swarm else node_labels(client)
     stack = Swarm(PROJECT, tmp_path_factory.mktemp("swarm"), settings={"WEB_REPLICAS": str(REPLICAS)})
-    try:
-        stack.up()
-        yield stack
-        removed = stack.swarm("down")
-        assert removed.returncode == 0, removed.stdout + removed.stderr
-        assert client.containers.list(all=True, filters={"label": f"com.docker.stack.namespace={PROJECT}"}) == []
-        assert client.networks.list(filters={"label": f"com.docker.stack.namespace={PROJECT}"}) == []
-    finally:
-        stack.down()
-        if made_swarm:
-            client.swarm.leave(force=True)
-        else:
-            node = client.nodes.get(client.info()["Swarm"]["NodeID"])
-            spec = node.attrs["Spec"]
-            spec["Labels"] = {
-                k: v for k, v in (spec.get("Labels") or {}).items() if k not in LABELS or k in labels_before
-            }
-            node.update(spec)
+    with swarm_as_found():
+        try:
+            stack.up()
+            yield stack
+            removed = stack.swarm("down")
+            assert removed.returncode == 0, removed.stdout + removed.stderr
+            assert client.containers.list(all=True, filters={"label": f"com.docker.stack.namespace={PROJECT}"}) == []
+            assert client.networks.list(filters={"label": f"com.docker.stack.namespace={PROJECT}"}) == []
+        finally:
+            stack.down()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from test_hook_deployer import HOOK, LIVE, NEW, FakeRepository, steps_of
 
@@ -71,6 +72,7 @@ class FakeService:
 class FakeImage:
     name: str
     images: FakeImages
+    attrs: dict[str, Any]
 
     def tag(self, name: str) -> bool:
         self.images.names.add(name)
@@ -80,13 +82,15 @@ class FakeImage:
 @dataclass
 class FakeImages:
     names: set[str] = field(default_factory=set)
+    env: dict[str, list[str]] = field(default_factory=dict)  # an image's Config.Env
     pushed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     push_error: str = ""
 
     def get(self, name: str) -> FakeImage:
-        assert name in self.names, f"no image {name}"
-        return FakeImage(name, self)
+        if name not in self.names:
+            raise docker.errors.ImageNotFound(name)
+        return FakeImage(name, self, {"Config": {"Env": self.env.get(name, [])}})
 
     def push(self, repository: str, tag: str, stream: bool, decode: bool) -> list[dict[str, str]]:
         if self.push_error:
@@ -247,12 +251,15 @@ def test_old_deploys_images_are_pruned_by_both_their_names(tmp_path, ledger, fak
     }
 
 
-def test_the_live_commit_is_read_from_web_images_tag_digest_or_not(tmp_path):
+def test_the_live_commit_is_read_from_web_images_tag_or_else_the_revision_built_into_it(tmp_path):
     settings = settings_for(tmp_path)
     for image, revision in [
         (f"flask-stack/web:{NEW}", NEW),
         (f"{REGISTRY}/flask-stack/web:{NEW}@sha256:{'0' * 64}", NEW),
-        ("flask-stack/web:latest", None),
+        ("flask-stack/web:latest", LIVE),  # `make swarm` built it from LIVE
+        ("flask-stack/web:elsewhere", None),  # built on another node
     ]:
-        swarm = SwarmStack(FakeDocker(FakeService(image)), STACK, settings)
-        assert swarm.revision_of_running_web() == revision, image
+        docker_client = FakeDocker(FakeService(image))
+        docker_client.images.names.add("flask-stack/web:latest")
+        docker_client.images.env["flask-stack/web:latest"] = ["PATH=/usr/bin", f"APP_REVISION={LIVE}"]
+        assert SwarmStack(docker_client, STACK, settings).revision_of_running_web() == revision, image

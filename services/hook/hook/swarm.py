@@ -138,9 +138,18 @@ class SwarmStack:
             self.sleep(self.settings.poll_interval)
 
     def revision_of_running_web(self) -> str | None:
-        """The commit web's image was built from, when its tag says (a deployed image's does)."""
-        tag = self.web_image().split("@", 1)[0].rsplit(":", 1)[-1]
-        return tag if COMMIT_ID.fullmatch(tag) else None
+        """The commit web's image was built from: its tag says (a deployed image's does), else the
+        APP_REVISION built into it (`make swarm` builds with the checked-out commit's)."""
+        image = self.web_image().split("@", 1)[0]
+        tag = image.rsplit(":", 1)[-1]
+        if COMMIT_ID.fullmatch(tag):
+            return tag
+        try:
+            env = self.client.images.get(image).attrs["Config"].get("Env") or []
+        except docker.errors.ImageNotFound:
+            return None  # built on another node: the first deploy records it
+        revision = dict(item.split("=", 1) for item in env if "=" in item).get("APP_REVISION", "")
+        return revision if COMMIT_ID.fullmatch(revision) else None
 
     def remove_image(self, name: str) -> str:
         return remove_image(self.client, name)
