@@ -170,10 +170,7 @@ class SwarmStack(ProductionStack):
         self.keep_ca()
 
     def down(self) -> None:
-        self.swarm("down")
-        client = docker.from_env()
-        for volume in client.volumes.list(filters={"label": f"com.docker.stack.namespace={self.project}"}):
-            volume.remove(force=True)
+        remove_swarm_stack(self.project)
 
     def tasks(self, service: str) -> list[Container]:
         """The running containers of a service's tasks."""
@@ -185,6 +182,22 @@ class SwarmStack(ProductionStack):
     def container(self, service: str) -> Container:
         (found,) = self.tasks(service)
         return found
+
+
+def remove_swarm_stack(stack: str) -> None:
+    """`swarm.sh down` (which waits until the stack's containers are gone), then its volumes. Not
+    forced: a volume removed under a running container keeps its files for the next of its name."""
+    removed = subprocess.run(
+        [str(REPO_ROOT / "compose/scripts/swarm.sh"), "down"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "STACK": stack},
+        capture_output=True,
+        text=True,
+    )
+    if removed.returncode != 0:
+        raise StackFailed(f"stack {stack} was not removed: {removed.stdout[-2000:]}{removed.stderr[-2000:]}")
+    for volume in docker.from_env().volumes.list(filters={"label": f"com.docker.stack.namespace={stack}"}):
+        volume.remove()
 
 
 # The node labels `make swarm` puts on a node when no node has them (compose/scripts/swarm.sh).

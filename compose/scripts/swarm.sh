@@ -198,7 +198,7 @@ down() {
   docker stack rm "$stack" >/dev/null 2>&1 || true
   local waited=0
   while [ -n "$(docker ps -aq --filter "label=com.docker.stack.namespace=$stack")$(docker network ls -q --filter "label=com.docker.stack.namespace=$stack")" ]; do
-    if [ "$waited" -ge 120 ]; then say "stack $stack still has containers or networks after 60 s"; exit 1; fi
+    if [ "$waited" -ge 360 ]; then say "stack $stack still has containers or networks after 3 minutes"; exit 1; fi
     sleep 0.5
     waited=$((waited + 1))
   done

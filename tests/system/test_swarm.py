@@ -225,4 +225,4 @@ def test_images_can_come_from_a_registry_as_every_node_of_a_bigger_swarm_needs(c
         assert traffic.failures == [], traffic.failures[:5]
     finally:
         converged.swarm("registry", "stop", **settings)
-        docker.from_env().volumes.get(name).remove(force=True)
+        docker.from_env().volumes.get(name).remove()

@@ -17,7 +17,7 @@ import pytest
 from deploy_checkout import DeployCheckout, break_healthz
 from figures import record
 from harness.polling import until
-from harness.stacks import swarm_as_found
+from harness.stacks import remove_swarm_stack, swarm_as_found
 from hook.deployer import SWARM_PREPARE, SWARM_SETTLE, SWARM_SWITCH
 
 PROJECT = "flask-stack-swarmdeploy"
@@ -56,9 +56,7 @@ def deploy(compose_ready, tmp_path_factory) -> Iterator[DeployCheckout]:
             yield d
         finally:
             d.stop_serving()
-            d.make("swarm-down")
-            for volume in client.volumes.list(filters={"label": f"com.docker.stack.namespace={PROJECT}"}):
-                volume.remove(force=True)
+            remove_swarm_stack(PROJECT)
 
 
 def test_a_push_rolls_web_out_on_swarm_with_no_failed_request(deploy):

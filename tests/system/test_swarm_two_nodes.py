@@ -98,7 +98,7 @@ class SecondNode:
             return
         self.docker("swarm", "leave", "--force")
         self.container.remove(force=True)
-        self.client.volumes.get(self.name).remove(force=True)
+        self.client.volumes.get(self.name).remove()
         for node in self.client.nodes.list(filters={"name": self.name}):
             node.remove(force=True)
 
@@ -162,7 +162,7 @@ def two_nodes(compose_ready, tmp_path_factory) -> Iterator[tuple[TwoNodeSwarm, S
                 node.remove()
             stack.swarm("registry", "stop", **settings)
             for volume in client.volumes.list(filters={"name": settings["REGISTRY_NAME"]}):
-                volume.remove(force=True)
+                volume.remove()
 
 
 def test_web_runs_on_both_nodes_from_the_registry_and_both_answer_through_the_edge(two_nodes):
