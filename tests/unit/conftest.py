@@ -98,3 +98,14 @@ def admin_token(api, app):
         user.role = db.session.scalar(db.select(Role).where(Role.name == "admin"))
         db.session.commit()
     return api.tokens("admin@example.com")["access_token"]
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    """The deployer tests' deploy ledger: its live commit is "1" * 40 (their LIVE)."""
+    from hook.ledger import Ledger
+
+    ledger = Ledger(str(tmp_path / "hook.sqlite"))
+    ledger.create()
+    ledger.set_live("1" * 40)
+    return ledger

@@ -12,7 +12,6 @@ import pytest
 
 from hook.deployer import PREPARE, SETTLE, SWITCH, Deployment
 from hook.hooks import Hook
-from hook.ledger import Ledger
 from hook.settings import DeploySettings
 from hook.stack import Web
 from hook.steps import StepFailed
@@ -161,14 +160,6 @@ class FakeRepository:
 
     def ancestors(self, sha, limit=10_000):
         return self.history[: self.history.index(sha) + 1][::-1]
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    ledger = Ledger(str(tmp_path / "hook.sqlite"))
-    ledger.create()
-    ledger.set_live(LIVE)
-    return ledger
 
 
 @pytest.fixture

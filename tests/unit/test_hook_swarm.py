@@ -16,7 +16,6 @@ import pytest
 from test_hook_deployer import HOOK, LIVE, NEW, FakeRepository, steps_of
 
 from hook.deployer import SWARM_PREPARE, SWARM_SETTLE, SWARM_SWITCH, SwarmDeployment
-from hook.ledger import Ledger
 from hook.settings import DeploySettings
 from hook.swarm import SwarmStack
 
@@ -133,14 +132,6 @@ def fake_compose(tmp_path, monkeypatch):
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return calls
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    ledger = Ledger(str(tmp_path / "hook.sqlite"))
-    ledger.create()
-    ledger.set_live(LIVE)
-    return ledger
 
 
 def settings_for(root: Path, registry: str = "", roll_timeout: float = 900) -> DeploySettings:

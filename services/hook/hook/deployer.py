@@ -43,6 +43,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 import docker
 
@@ -78,7 +79,15 @@ class Result:
     reason: str
 
 
-class Release:
+class Rooted(Protocol):
+    @property
+    def root(self) -> str: ...
+
+
+S = TypeVar("S", bound=Rooted)
+
+
+class Release(Generic[S]):
     """What every deploy does, whatever runs the stack: make sure the commit may go live, check it
     out, then the phases of the subclass (PREPARE, SWITCH, SETTLE), and record what went live."""
 
@@ -92,7 +101,7 @@ class Release:
         deploy: sqlite3.Row,
         hook: Hook,
         repository: Repository,
-        root: str,
+        stack: S,
         settings: DeploySettings,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -101,13 +110,18 @@ class Release:
         self.deploy = deploy
         self.hook = hook
         self.repository = repository
-        self.root = root
+        self.stack = stack
+        self.root = stack.root
         self.settings = settings
         self.clock = clock
         self.sleep = sleep
         self.sha = deploy["sha"]
         self.live_before = ledger.live_sha()
         self.notes: list[str] = []
+        self.begin()
+
+    def begin(self) -> None:
+        """What a kind of deploy keeps track of, from the start."""
 
     # --- running the phases -------------------------------------------------------------------
 
@@ -206,25 +220,13 @@ class Release:
         self.ledger.set_live_ancestry(self.repository.ancestors(self.sha))
 
 
-class Deployment(Release):
+class Deployment(Release[Stack]):
     """A deploy on the stack Compose runs (`make prod`): new web containers beside the old, nginx
     switched to them, the old drained (the phases at the top)."""
 
     prepare, switch_phase, settle = PREPARE, SWITCH, SETTLE
 
-    def __init__(
-        self,
-        ledger: Ledger,
-        deploy: sqlite3.Row,
-        hook: Hook,
-        repository: Repository,
-        stack: Stack,
-        settings: DeploySettings,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        super().__init__(ledger, deploy, hook, repository, stack.root, settings, clock, sleep)
-        self.stack = stack
+    def begin(self) -> None:
         self.old: list[Web] = []
         self.new: list[Web] = []
         self.switched_at: float | None = None  # wall-clock time nginx was asked to switch
@@ -362,38 +364,26 @@ class Deployment(Release):
             step_log.write(self.stack.remove_image(f"{repository}:{sha}"))
 
 
-class SwarmDeployment(Release):
+class SwarmDeployment(Release[SwarmStack]):
     """A deploy on the stack Swarm runs (`make swarm`): Swarm replaces web's tasks itself, and rolls
     its update back by itself (the Swarm phases at the top)."""
 
     prepare, switch_phase, settle = SWARM_PREPARE, SWARM_SWITCH, SWARM_SETTLE
 
-    def __init__(
-        self,
-        ledger: Ledger,
-        deploy: sqlite3.Row,
-        hook: Hook,
-        repository: Repository,
-        swarm: SwarmStack,
-        settings: DeploySettings,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        super().__init__(ledger, deploy, hook, repository, swarm.root, settings, clock, sleep)
-        self.swarm = swarm
+    def begin(self) -> None:
         self.previous_image = ""
         self.update: Update | None = None
 
     def build(self, step_log: StepLog) -> None:
-        self.swarm.compose(step_log, ["build", "web"], self.settings.build_timeout, self.compose_env())
+        self.stack.compose(step_log, ["build", "web"], self.settings.build_timeout, self.compose_env())
 
     def push(self, step_log: StepLog) -> None:
-        self.swarm.push(step_log, self.sha)
+        self.stack.push(step_log, self.sha)
 
     def roll(self, step_log: StepLog) -> None:
-        self.previous_image = self.swarm.web_image()
+        self.previous_image = self.stack.web_image()
         step_log.write(f"serving now: {self.previous_image}")
-        self.update = self.swarm.roll(step_log, self.swarm.image_name(self.sha), self.settings.roll_timeout)
+        self.update = self.stack.roll(step_log, self.stack.image_name(self.sha), self.settings.roll_timeout)
         if self.update.state != "completed":
             raise StepFailed(f"Swarm's update ended {self.update.state}: {self.update.message}")
 
@@ -407,8 +397,8 @@ class SwarmDeployment(Release):
 
     def prune(self, step_log: StepLog) -> None:
         for sha in self.ledger.images_to_prune(self.sha, self.settings.keep_images):
-            for name in {f"{WEB_REPOSITORY}:{sha}", self.swarm.image_name(sha)}:
-                step_log.write(self.swarm.remove_image(name))
+            for name in {f"{WEB_REPOSITORY}:{sha}", self.stack.image_name(sha)}:
+                step_log.write(self.stack.remove_image(name))
 
 
 def deploy_one(ledger: Ledger, deploy: sqlite3.Row, settings: HookSettings, stack: Stack | SwarmStack) -> Result:
@@ -419,7 +409,7 @@ def deploy_one(ledger: Ledger, deploy: sqlite3.Row, settings: HookSettings, stac
         result = Result("failed", f"hook {deploy['hook_id']!r} is no longer configured")
     else:
         repository = Repository(stack.root, hook.branch, settings.deploy)
-        release: Release = (
+        release: Deployment | SwarmDeployment = (
             SwarmDeployment(ledger, deploy, hook, repository, stack, settings.deploy)
             if isinstance(stack, SwarmStack)
             else Deployment(ledger, deploy, hook, repository, stack, settings.deploy)
