@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import docker
+import requests
 from docker.models.containers import Container
 
 from harness.paths import REPO_ROOT
+from harness.polling import until
 from harness.ports import free_port
 
 REMOVE_PROJECT = REPO_ROOT / "compose/scripts/remove-project.sh"
@@ -168,6 +170,16 @@ class SwarmStack(ProductionStack):
             self.down()
             raise StackFailed(f"the stack was not deployed: {deployed.stdout[-2000:]}{deployed.stderr[-3000:]}")
         self.keep_ca()
+        # Every task runs; nginx finds web's by DNS within a second or two of that.
+        if not until(self.serving, timeout=120):
+            raise StackFailed(f"the edge does not reach web: {self.swarm('ps').stdout[-3000:]}")
+
+    def serving(self) -> bool:
+        """The edge answers /api/readyz from a web task."""
+        try:
+            return requests.get(self.https + "/api/readyz", verify=str(self.ca_file), timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
 
     def down(self) -> None:
         remove_swarm_stack(self.project)

@@ -15,7 +15,7 @@ def test_registered_users_survive_down_and_up(stack):
     assert api.register(email).status_code == 201
     stack.compose_run("down")
     stack.compose_run("up", "-d", "--wait")
-    assert api.login(email).status_code == 200
+    assert api.patiently(lambda: api.login(email)).status_code == 200
 
 
 def test_make_kill_leaves_no_container_of_the_project(stack):
