@@ -123,6 +123,32 @@ rollback: ## Push-to-deploy: deploy an earlier commit the same way (SHA=<commit>
 	$(call say,queueing a deploy of $(SHA))
 	$(COMPOSE_PROD) exec -T deployer python -m hook rollback $(SHA)
 
+##@ Backups (the production stack's Postgres; README "Backups")
+.PHONY: backup backups restore
+backup: ## Back the database up now (beside the scheduled ones)
+	$(COMPOSE_PROD) exec -T backup python3 -m backup now
+
+backups: ## The backups, newest first, with sizes and ages
+	@$(COMPOSE_PROD) exec -T backup python3 -m backup list
+
+# FILE: a backup's name (make backups), or a dump on this host (its .sha256 beside it), which is
+# copied in first: how a backup taken on another machine is restored here.
+restore: ## Restore FILE into the database (checksum first; FORCE=1 replaces a database with users; AGE_KEY=private key file for .age), migrate, count rows
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup name or path> [FORCE=1]"; exit 2; }
+	@if [ -f "$(FILE)" ]; then \
+	  for file in "$(FILE)" "$(FILE).sha256"; do \
+	    test -f "$$file" || { echo "$$file is missing: a dump is restored only with its checksum"; exit 2; }; \
+	    $(COMPOSE_PROD) exec -T backup sh -c 'cat > "/backups/$$1"' copy "$$(basename "$$file")" < "$$file" || exit 1; \
+	  done; \
+	fi
+	$(call say,restoring $(notdir $(FILE)))
+	@$(if $(AGE_KEY),$(COMPOSE_PROD) exec -T backup sh -c 'umask 077; cat > /tmp/age-key' < "$(AGE_KEY)")
+	$(COMPOSE_PROD) exec -T $(if $(AGE_KEY),-e BACKUP_AGE_IDENTITY_FILE=/tmp/age-key) backup \
+	  python3 -m backup restore "$(notdir $(FILE))" $(if $(FORCE),--force); \
+	  restored=$$?; $(if $(AGE_KEY),$(COMPOSE_PROD) exec -T backup rm -f /tmp/age-key;) exit $$restored
+	$(COMPOSE_PROD) run --rm --no-deps -T migrate
+	$(COMPOSE_PROD) exec -T backup python3 -m backup counts
+
 ##@ Docker Swarm (the production stack on a swarm; see docs/scaling.md)
 .PHONY: swarm swarm-deploy swarm-down swarm-ps registry registry-down
 SWARM := STACK=$(PROD_PROJECT) PROD_ENV_FILE=$(PROD_ENV) EXTRA_COMPOSE_FILES="$(EXTRA_COMPOSE_FILES)" compose/scripts/swarm.sh

@@ -43,6 +43,7 @@ def test_compose_files_and_dockerfiles_default_to_the_official_images():
         ("services/web/Dockerfile", "PYTHON_IMAGE"),
         ("services/hook/Dockerfile", "PYTHON_IMAGE"),
         ("services/nginx/Dockerfile", "NGINX_IMAGE"),
+        ("services/backup/Dockerfile", "POSTGRES_IMAGE"),
     ]:
         assert f"ARG {name}={official[name]}" in (REPO_ROOT / dockerfile).read_text(), dockerfile
 

@@ -127,6 +127,9 @@ def test_with_external_data_the_bundled_postgres_and_redis_stay_off_and_the_app_
     assert {"db", "redis"}.isdisjoint(config["services"])
     assert not config["networks"]["backend"].get("internal")
     assert set(config["services"]["web"]["depends_on"]) == {"migrate"}
+    backup = config["services"]["backup"]
+    assert not backup.get("depends_on") and backup["environment"]["PGUSER"] == "app"
+    assert [s["source"] for s in backup["secrets"]] == ["app_db_password"]
 
 
 def test_on_swarm_web_migrates_itself_and_waits_for_nothing():
