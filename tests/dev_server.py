@@ -50,7 +50,9 @@ def dev_server(tmp_path_factory):
         yield {"base_url": base, "email": email}
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        # A worker still booting when the signal comes can miss it (it still runs the master's
+        # handler, inherited across fork): the master then waits out its graceful timeout (30 s).
+        process.wait(timeout=60)
 
 
 def promote_to_admin(settings: dict, email: str) -> None:

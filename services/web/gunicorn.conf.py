@@ -3,10 +3,13 @@
 import os
 from typing import Any
 
+from gunicorn.reloader import reloader_engines
+
 from runtime.cpus import available_cpus, default_workers
 from runtime.environment import load_environment
 from serving.graceful_stop import drain_before_stopping
 from serving.protocol_errors import use_json_errors
+from serving.reload import SinceStartReloader
 
 # The same env files as the app, so GUNICORN_* can live in .env.d/ too.
 mode, settings = load_environment(os.environ)
@@ -62,6 +65,9 @@ else:
     access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(D)sus pid=%(p)s [%({x-request-id}o)s]'
 
 reload = setting("GUNICORN_RELOAD", "true" if development else "false").lower() == "true"
+# gunicorn's polling reloader missed a file saved again while a worker was importing the app.
+reloader_engines["since-start"] = SinceStartReloader
+reload_engine = "since-start"
 # Load the app once in the master and fork it: less memory, and a config error stops the start.
 # Not with --reload, which must import the code afresh in each worker.
 preload_app = not reload
@@ -71,7 +77,12 @@ os.environ["GUNICORN_WORKERS"] = str(workers)
 
 
 def post_fork(server: Any, worker: Any) -> None:  # gunicorn ships no types
-    """Connections must not be shared across fork: each worker opens its own."""
+    """Connections must not be shared across fork: with the app loaded in the master, each worker
+    drops the pool it inherited and opens its own. With --reload the worker loads the app itself,
+    later, after its reloader has noted the time: loading it here would let a file saved meanwhile
+    go unnoticed."""
+    if not preload_app:
+        return
     from api.extensions import db
 
     app = server.app.wsgi()
