@@ -181,3 +181,18 @@ def test_an_encrypted_dump_is_unreadable_without_its_key_and_restores_with_it(fi
     assert first.rows() == before
     # The private key was in the container for the restore only.
     assert first.compose("exec", "-T", "backup", "test", "-e", "/tmp/age-key").returncode == 1
+
+
+def test_postgres_down_is_a_failed_backup_and_the_next_one_after_it_is_back_succeeds(first):
+    stopped = first.compose("stop", "db")
+    assert stopped.returncode == 0, stopped.stderr
+    try:
+        failed = first.backup("now")
+        assert failed.returncode == 1 and "backup failed: pg_dump exited with 1" in failed.stderr, failed.stderr
+        assert first.backup("health").returncode == 1
+    finally:
+        started = first.compose("start", "db")
+        assert started.returncode == 0, started.stderr
+    assert until(lambda: first.backup("health").returncode == 0, timeout=90)  # a scheduled one, every 10 s
+    # The app is back too, for whatever runs next on this stack.
+    assert until(lambda: first.api().get("/api/readyz").status_code == 200, timeout=60)
