@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import docker
-import requests
 from docker.models.containers import Container
 
 from harness.paths import REPO_ROOT
-from harness.polling import until
+from harness.polling import answers, until
 from harness.ports import free_port
 
 REMOVE_PROJECT = REPO_ROOT / "compose/scripts/remove-project.sh"
@@ -176,10 +175,7 @@ class SwarmStack(ProductionStack):
 
     def serving(self) -> bool:
         """The edge answers /api/readyz from a web task."""
-        try:
-            return requests.get(self.https + "/api/readyz", verify=str(self.ca_file), timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
+        return answers(self.https + "/api/readyz", verify=str(self.ca_file))
 
     def down(self) -> None:
         remove_swarm_stack(self.project)

@@ -17,7 +17,7 @@ from docker.models.containers import Container
 
 from contract import Api
 from harness.paths import REPO_ROOT
-from harness.polling import until
+from harness.polling import answers, until
 from harness.ports import free_port
 from hook.ledger import FINISHED
 from hook.signatures import sign
@@ -136,12 +136,6 @@ class DeployCheckout:
         assert accepted["status"] == "accepted", accepted
         assert self.wait_for_deploy(accepted["deploy_id"])["status"] == "succeeded"
 
-    def answers(self) -> bool:
-        try:
-            return requests.get(self.https + "/api/healthz", verify=self.ca_file, timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
     def version(self) -> str:
         return requests.get(self.https + "/api/healthz", verify=self.ca_file, timeout=10).json()["version"]
 
@@ -194,7 +188,9 @@ class DeployCheckout:
             stderr=subprocess.DEVNULL,
         )
         git(self.checkout, "remote", "set-url", "origin", f"git://{gateway}:{port}/origin.git")
-        assert until(self.answers, timeout=120), "the edge does not reach web"
+        assert until(lambda: answers(self.https + "/api/healthz", verify=self.ca_file), timeout=120), (
+            "the edge does not reach web"
+        )
         self.baseline_version = self.version()
         session = requests.Session()
         session.verify, session.trust_env = self.ca_file, False  # REQUESTS_CA_BUNDLE would override verify

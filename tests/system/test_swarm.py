@@ -20,7 +20,7 @@ import requests
 
 from contract import Api
 from figures import record
-from harness.polling import until
+from harness.polling import answers, until
 from harness.ports import free_port
 from harness.stacks import SwarmStack, swarm_as_found
 from traffic import Traffic
@@ -199,13 +199,6 @@ def test_a_killed_web_task_is_replaced_and_no_request_fails(converged, user_toke
     assert traffic.failures == [], traffic.failures[:5]
 
 
-def registry_answers(address: str) -> bool:
-    try:
-        return requests.get(f"http://{address}/v2/", timeout=2).ok
-    except requests.RequestException:
-        return False
-
-
 def test_images_can_come_from_a_registry_as_every_node_of_a_bigger_swarm_needs(converged, user_token):
     """`make registry`, then a roll with REGISTRY set: the image is pushed there and the tasks run
     it by the registry's name (on one node the registry answers on loopback)."""
@@ -215,7 +208,7 @@ def test_images_can_come_from_a_registry_as_every_node_of_a_bigger_swarm_needs(c
     started = converged.swarm("registry", **settings)
     try:
         assert started.returncode == 0, started.stdout + started.stderr
-        assert until(lambda: registry_answers(address), timeout=30)
+        assert until(lambda: answers(f"http://{address}/v2/"), timeout=30)
         with converged.traffic(user_token) as traffic:
             rolled = converged.swarm("roll", **settings, REGISTRY=address)
         assert rolled.returncode == 0, rolled.stdout + rolled.stderr
