@@ -149,6 +149,14 @@ restore: ## Restore FILE into the database (checksum first; FORCE=1 replaces a d
 	$(COMPOSE_PROD) run --rm --no-deps -T migrate
 	$(COMPOSE_PROD) exec -T backup python3 -m backup counts
 
+##@ Certificates (the production stack's ACME service, profile acme; README "Certificates")
+.PHONY: certificate certificates
+certificates: ## The certificate nginx is given: names, issuer, serial, end
+	@$(COMPOSE_PROD) exec -T acme certificates status
+
+certificate: ## Check now: obtain, or renew when due (FORCE=1 renews now); nginx serves a new one within seconds
+	$(COMPOSE_PROD) exec -T acme certificates check $(if $(FORCE),--force)
+
 ##@ Docker Swarm (the production stack on a swarm; see docs/scaling.md)
 .PHONY: swarm swarm-deploy swarm-down swarm-ps registry registry-down
 SWARM := STACK=$(PROD_PROJECT) PROD_ENV_FILE=$(PROD_ENV) EXTRA_COMPOSE_FILES="$(EXTRA_COMPOSE_FILES)" compose/scripts/swarm.sh

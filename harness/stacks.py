@@ -83,7 +83,6 @@ class ProductionStack(EdgeAddresses):
             "HTTP_PORT": str(self.http_port),
             "HTTPS_PORT": str(self.https_port),
             "TLS_CERTS_DIR": str(home / "certs"),
-            "ACME_WEBROOT": str(home / "acme"),
             **(settings or {}),
         }
 
@@ -106,10 +105,19 @@ class ProductionStack(EdgeAddresses):
             [*self.command, *args], cwd=REPO_ROOT, env=self.environment, capture_output=True, text=True, check=check
         )
 
+    def make(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A target of the Makefile for this stack, as an operator runs it."""
+        return subprocess.run(
+            ["make", "--no-print-directory", *args, f"PROD_PROJECT={self.project}", f"PROD_ENV={self.env_file}"],
+            cwd=REPO_ROOT,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+        )
+
     def prepare(self) -> None:
         """Folders, settings and secrets, as an operator has them before the first start."""
-        for folder in ("certs", "acme"):
-            (self.home / folder).mkdir(exist_ok=True)
+        (self.home / "certs").mkdir(exist_ok=True)
         subprocess.run(
             [str(REPO_ROOT / "compose/scripts/make-secrets.sh"), str(self.env_file)], check=True, capture_output=True
         )

@@ -7,9 +7,22 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import requests
+from requests.adapters import HTTPAdapter
+
+
+class NamedHostAdapter(HTTPAdapter):
+    """Connects where the URL says (127.0.0.1) but asks for and checks the certificate of ``name``,
+    as a client does whose DNS sends ``name`` to this machine."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, server_hostname=self.name, assert_hostname=self.name, **kwargs)
 
 
 @dataclass
@@ -21,10 +34,16 @@ class Outcome:
     detail: str  # the version or status the API reported, the error code, or what went wrong
     retry_after: str | None = None
     instance: str | None = None  # which web container answered (healthz says)
+    retried: bool = False  # sent again after its kept-alive connection was closed unanswered
 
     @property
     def ok(self) -> bool:
         return self.status == 200
+
+
+def closed_unanswered(outcome: Outcome) -> bool:
+    """The connection was closed or reset before any answer (not a timeout, not a TLS failure)."""
+    return "RemoteDisconnected" in outcome.detail or "ConnectionResetError" in outcome.detail
 
 
 def describe(response: requests.Response) -> str:
@@ -55,13 +74,22 @@ def instance_of(response: requests.Response) -> str | None:
 class Traffic:
     """Threads that GET ``urls`` in turn until stopped. By default each request opens a new TLS
     connection, as new clients meet nginx reloads and container switches; ``keep_alive`` keeps one
-    connection per thread, as browsers and API clients do."""
+    connection per thread, as browsers and API clients do. ``server_name``: the name whose
+    certificate is asked for and checked (NamedHostAdapter), when not the URL's host.
+
+    ``retry_closed_idle``: when a kept-alive connection is closed before any answer came, send the
+    GET again once on a new connection, as HTTP/1.1 lets a client do with an idempotent request
+    (RFC 9112, 9.3.1) and as browsers, curl and Go's client do. A server may close an idle
+    connection at any moment (nginx does at keepalive_timeout, and at every reload, for the idle
+    connections of its old workers); such a request was never processed. Each retry is counted."""
 
     urls: Sequence[str]
     ca_file: str
     threads: int = 4
     headers: dict = field(default_factory=dict)
     keep_alive: bool = False
+    server_name: str | None = None
+    retry_closed_idle: bool = False
     outcomes: list[Outcome] = field(default_factory=list)
 
     def __post_init__(self):
@@ -75,26 +103,36 @@ class Traffic:
         session = requests.Session()
         session.verify = self.ca_file
         session.trust_env = False  # REQUESTS_CA_BUNDLE would override the CA set here
+        if self.server_name:
+            session.mount("https://", NamedHostAdapter(self.server_name))
         headers = dict(self.headers) if self.keep_alive else {**self.headers, "Connection": "close"}
+        reused = False  # the last request left its connection open for this one
         for url in itertools.cycle(self.urls):
             if self._stop.is_set():
                 break
             started = time.time()
-            try:
-                response = session.get(url, timeout=15, headers=headers)
-                outcome = Outcome(
-                    url,
-                    started,
-                    time.time() - started,
-                    response.status_code,
-                    describe(response),
-                    response.headers.get("Retry-After"),
-                    instance_of(response),
-                )
-            except requests.RequestException as error:
-                outcome = Outcome(url, started, time.time() - started, None, f"{type(error).__name__}: {error}")
+            outcome = self._get(session, url, headers, started)
+            if outcome.status is None and reused and self.retry_closed_idle and closed_unanswered(outcome):
+                outcome = replace(self._get(session, url, headers, started), retried=True)
+            reused = self.keep_alive and outcome.status is not None
             with self._lock:
                 self.outcomes.append(outcome)
+
+    @staticmethod
+    def _get(session: requests.Session, url: str, headers: dict, started: float) -> Outcome:
+        try:
+            response = session.get(url, timeout=15, headers=headers)
+        except requests.RequestException as error:
+            return Outcome(url, started, time.time() - started, None, f"{type(error).__name__}: {error}")
+        return Outcome(
+            url,
+            started,
+            time.time() - started,
+            response.status_code,
+            describe(response),
+            response.headers.get("Retry-After"),
+            instance_of(response),
+        )
 
     def __enter__(self) -> Traffic:
         for worker in self._workers:
@@ -142,6 +180,7 @@ class Traffic:
             "failed": len(self.failures),
             "versions": dict(Counter(o.detail for o in self.answered("/api/healthz"))),
             "instances": len(self.instances()),
+            "retried on a new connection": sum(o.retried for o in self.outcomes),
         }
 
 

@@ -17,12 +17,13 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 env_file="$repo/.env"
 prefix=${LOCAL_IMAGE_PREFIX:-flask-stack-local}
 local_ca_dir=${LOCAL_CA_DIR:-/usr/local/share/ca-certificates}
-managed='POSTGRES_IMAGE|REDIS_IMAGE|PYTHON_IMAGE|NGINX_IMAGE|EXTRA_CA_CERTS|DEPLOY_ROOT|DEPLOY_UID|DEPLOY_GID|DOCKER_GID'
+managed='POSTGRES_IMAGE|REDIS_IMAGE|PYTHON_IMAGE|NGINX_IMAGE|DEBIAN_IMAGE|EXTRA_CA_CERTS|DEPLOY_ROOT|DEPLOY_UID|DEPLOY_GID|DOCKER_GID'
 declare -A standins=(
   [POSTGRES_IMAGE]="$prefix/postgres:15"
   [REDIS_IMAGE]="$prefix/redis:7"
   [PYTHON_IMAGE]="$prefix/python:3.11"
   [NGINX_IMAGE]="$prefix/nginx:stable"
+  [DEBIAN_IMAGE]="$prefix/debian:bookworm"
 )
 
 say() { printf '[local-env] %s\n' "$*"; }
@@ -31,7 +32,7 @@ official_images() { grep -E '^[A-Z_]+=' "$repo/compose/official-images.env"; }
 
 choose_images() {
   if [ "${1:-}" = "--local-images" ]; then
-    for key in POSTGRES_IMAGE REDIS_IMAGE PYTHON_IMAGE NGINX_IMAGE; do echo "$key=${standins[$key]}"; done
+    for key in POSTGRES_IMAGE REDIS_IMAGE PYTHON_IMAGE NGINX_IMAGE DEBIAN_IMAGE; do echo "$key=${standins[$key]}"; done
     return
   fi
   local key official missing=0

@@ -1,13 +1,17 @@
 #!/bin/sh
 # Write the runtime part of the nginx configuration into /run/nginx, make a TLS certificate when
-# none is mounted, then run nginx (as PID 1, so it gets the stop signal).
+# none is mounted, then run nginx (as PID 1, so it gets the stop signal). Certificates that change
+# while it runs (the ACME service's renewals, your own) are served within CERT_WATCH_SECONDS,
+# without a restart: edge-certificate.sh, edge-watch-certificate.sh.
 #
 #   PUBLIC_HTTPS_PORT  the port browsers use for HTTPS (443 in production, 8443 in development);
 #                      the HTTP -> HTTPS redirect points there
 #   SERVER_NAME        nginx server_name (default: any)
 #   TLS_CERT_FILE, TLS_KEY_FILE
 #                      certificate chain and key, relative to /etc/nginx/certs (default fullchain.pem,
-#                      privkey.pem); mount your real ones there in production
+#                      privkey.pem); mount your real ones there in production, or let the
+#                      ACME service obtain them (/etc/nginx/acme/live/, which wins when present)
+#   CERT_WATCH_SECONDS how often to look for a changed certificate (default 10)
 #   TLS_DEV_NAMES      names for a generated development certificate (default localhost,127.0.0.1)
 #   HSTS_MAX_AGE       seconds (default two years; 0 leaves the header out)
 #   WEB_UPSTREAM       host:port of gunicorn (default web:8000)
@@ -72,17 +76,16 @@ if [ -w "$certs" ] && [ -s "$certs/$cert" ] && dev_certificate_due; then
   rm -f "$certs/$cert" "$certs/$key" "$certs/ca.key"
 fi
 
-cert_dir=$certs
-if [ ! -s "$certs/$cert" ] || [ ! -s "$certs/$key" ]; then
+if [ ! -s /etc/nginx/acme/live/fullchain.pem ] && { [ ! -s "$certs/$cert" ] || [ ! -s "$certs/$key" ]; }; then
   if [ -w "$certs" ]; then
     make_certificate "$certs"
   else
-    # Read-only mount without certificates (first start of a production host, before certbot):
-    # serve a throwaway certificate so the ACME challenge can run, and say so loudly.
-    cert_dir=$run/tls
-    mkdir -p "$cert_dir"
-    make_certificate "$cert_dir"
-    log "WARNING: no certificate at $certs/$cert; serving a temporary self-signed one"
+    # Read-only mount without certificates (first start of a production host, before the ACME
+    # service or certbot has run): serve a throwaway certificate so the ACME challenge can run,
+    # and say so loudly.
+    mkdir -p "$run/tls"
+    make_certificate "$run/tls"
+    log "WARNING: no certificate at $certs/$cert; serving a temporary self-signed one until one arrives"
   fi
 fi
 
@@ -113,9 +116,10 @@ CONF
 cat > "$run/https-server.conf" <<CONF
 $listen_tls
 server_name $server_name;
-ssl_certificate $cert_dir/$cert;
-ssl_certificate_key $cert_dir/$key;
+include $run/certificate.conf;
 CONF
+edge-watch-certificate.sh &
+edge-certificate.sh
 # A map, not a "set": errors nginx decides before any location runs (a request line too long) skip
 # every "set", and must carry HSTS too. HTTPS is always 8443 inside the container.
 cat > "$run/hsts.conf" <<CONF

@@ -39,16 +39,6 @@ class BackedUpStack(ProductionStack):
     def backup(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.compose("exec", "-T", "backup", "python3", "-m", "backup", *args)
 
-    def make(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """A target of the Makefile for this stack, as an operator runs it."""
-        return subprocess.run(
-            ["make", "--no-print-directory", *args, f"PROD_PROJECT={self.project}", f"PROD_ENV={self.env_file}"],
-            cwd=REPO_ROOT,
-            env=self.environment,
-            capture_output=True,
-            text=True,
-        )
-
     def counts(self) -> dict[str, int]:
         counted = self.backup("counts")
         assert counted.returncode == 0, counted.stderr

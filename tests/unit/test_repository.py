@@ -31,11 +31,12 @@ def test_hashed_asset_names_match_their_content():
 def test_compose_files_and_dockerfiles_default_to_the_official_images():
     """official-images.env names the defaults; every file that names a base image agrees with it."""
     official = official_images()
-    for compose_file in ["docker-compose.yml", "docker-compose.prod.yml"]:
-        text = (REPO_ROOT / compose_file).read_text()
-        for name, image in official.items():
-            assert f"${{{name}:-{image}}}" in text, (compose_file, name)
-    for compose_file, names in [("compose/hook.yml", ["PYTHON_IMAGE"])]:
+    services = ["POSTGRES_IMAGE", "REDIS_IMAGE", "PYTHON_IMAGE", "NGINX_IMAGE"]
+    for compose_file, names in [
+        ("docker-compose.yml", services),
+        ("docker-compose.prod.yml", [*services, "DEBIAN_IMAGE"]),
+        ("compose/hook.yml", ["PYTHON_IMAGE"]),
+    ]:
         text = (REPO_ROOT / compose_file).read_text()
         for name in names:
             assert f"${{{name}:-{official[name]}}}" in text, (compose_file, name)
@@ -44,6 +45,7 @@ def test_compose_files_and_dockerfiles_default_to_the_official_images():
         ("services/hook/Dockerfile", "PYTHON_IMAGE"),
         ("services/nginx/Dockerfile", "NGINX_IMAGE"),
         ("services/backup/Dockerfile", "POSTGRES_IMAGE"),
+        ("services/acme/Dockerfile", "DEBIAN_IMAGE"),
     ]:
         assert f"ARG {name}={official[name]}" in (REPO_ROOT / dockerfile).read_text(), dockerfile
 
