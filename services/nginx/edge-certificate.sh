@@ -41,16 +41,7 @@ mv "$target.new" "$target"
 
 served=$(openssl x509 -noout -subject -issuer -enddate -in "$chosen_cert" 2>/dev/null | tr '\n' ' ' || true)
 if [ "${1:-}" = "--reload" ]; then
-  reloaded=0
-  reload_gracefully 2>/tmp/edge-certificate.err || reloaded=$?
-  if [ "$reloaded" = 1 ]; then
-    printf '%s\n' "$previous" > "$target"
-    echo "[edge] refused certificate $chosen_cert: $(cat /tmp/edge-certificate.err)" >&2
-    exit 1
-  elif [ "$reloaded" != 0 ]; then
-    cat /tmp/edge-certificate.err >&2
-    exit 1
-  fi
+  reload_or_restore "$target" "$previous" "certificate $chosen_cert" || exit 1
   echo "[edge] now serving $chosen_cert: $served" >&2
 else
   echo "[edge] serving $chosen_cert: $served" >&2

@@ -54,3 +54,20 @@ reload_gracefully() {
     waited=$((waited + 1))
   done
 }
+
+# reload_or_restore FILE PREVIOUS WHAT: reload_gracefully after FILE changed; when nginx refuses the
+# configuration, FILE gets its PREVIOUS content back and the log says WHAT was refused. Fails
+# unless nginx took the new configuration.
+reload_or_restore() {
+  errors=$(mktemp)
+  reloaded=0
+  reload_gracefully 2>"$errors" || reloaded=$?
+  if [ "$reloaded" = 1 ]; then
+    printf '%s\n' "$2" > "$1"
+    echo "[edge] refused $3: $(cat "$errors")" >&2
+  elif [ "$reloaded" != 0 ]; then
+    cat "$errors" >&2
+  fi
+  rm -f "$errors"
+  [ "$reloaded" = 0 ]
+}

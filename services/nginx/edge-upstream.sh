@@ -54,15 +54,6 @@ CONF
 mv "$target.new" "$target"
 
 if [ "$reload" = 1 ]; then
-  reloaded=0
-  reload_gracefully 2>/tmp/edge-upstream.err || reloaded=$?
-  if [ "$reloaded" = 1 ]; then
-    printf '%s\n' "$previous" > "$target"
-    echo "[edge] refused upstream $*: $(cat /tmp/edge-upstream.err)" >&2
-    exit 1
-  elif [ "$reloaded" != 0 ]; then
-    cat /tmp/edge-upstream.err >&2
-    exit 1
-  fi
+  reload_or_restore "$target" "$previous" "upstream $*" || exit 1
   echo "[edge] upstream web -> $* (old workers finishing their requests)"
 fi
