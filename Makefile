@@ -23,6 +23,7 @@ COMPOSE_PROD = docker compose -p $(PROD_PROJECT) $(if $(wildcard .env),--env-fil
 env_value = $(or $(shell sed -n 's/^$(1)=//p' .env 2>/dev/null | tail -n 1),$(2))
 HTTP_PORT ?= $(call env_value,HTTP_PORT,8080)
 HTTPS_PORT ?= $(call env_value,HTTPS_PORT,8443)
+MAIL_UI_PORT ?= $(call env_value,MAIL_UI_PORT,8025)
 DEV_CA := build/dev-ca.pem
 
 # Ryuk (testcontainers' reaper) would have to be pulled; the tests remove leftovers by label instead.
@@ -37,13 +38,14 @@ help: ## Show the targets and what each does
 	  /^[a-zA-Z0-9_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ##@ Development stack (Docker)
-.PHONY: up build down kill kill-volumes logs ps shell psql migrate ca
+.PHONY: up build down kill kill-volumes logs ps shell psql migrate ca mail
 up: docker-ready ## Build and start the dev stack, wait until healthy, print the URLs
 	$(call say,starting the development stack (project $(PROJECT)))
 	$(COMPOSE) up -d --build --wait
 	@$(MAKE) ca
 	@printf '\n  App:       https://localhost:%s/\n  API docs:  https://localhost:%s/api/docs\n' $(HTTPS_PORT) $(HTTPS_PORT)
 	@printf '  HTTP:      http://localhost:%s/ (redirects to HTTPS)\n' $(HTTP_PORT)
+	@printf '  Mail:      http://localhost:%s/ (every mail the app sends; or make mail)\n' $(MAIL_UI_PORT)
 	@printf '  Check:     curl --cacert %s https://localhost:%s/api/healthz\n\n' $(DEV_CA) $(HTTPS_PORT)
 
 build: docker-ready ## Build the dev images (web, nginx)
@@ -74,6 +76,9 @@ shell: ## A shell in a running service (s=web by default)
 
 psql: ## psql in the dev database
 	$(COMPOSE) exec db sh -c 'psql -U "$$POSTGRES_USER" "$$POSTGRES_DB"'
+
+mail: ## The mails the dev stack sent (verification, password reset), oldest first
+	@curl -fsS http://127.0.0.1:$(MAIL_UI_PORT)/messages.txt
 
 migrate: ## Run `flask deploy` (migrations, roles) in a one-off container
 	$(call say,migrating)

@@ -37,6 +37,7 @@ class Stack(EdgeAddresses):
     http_port: int
     https_port: int
     ca_file: Path
+    mail_port: int = 0
     project: str = PROJECT
 
     def session(self) -> requests.Session:
@@ -51,6 +52,12 @@ class Stack(EdgeAddresses):
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return requests.get(self.https + path, verify=str(self.ca_file), timeout=10, **kwargs)
+
+    def mails(self, to: str) -> list[dict]:
+        """What the development mail sink holds for ``to``, oldest first."""
+        response = requests.get(f"http://127.0.0.1:{self.mail_port}/messages", timeout=10)
+        response.raise_for_status()
+        return [message for message in response.json() if to in message["to"]]
 
     def compose_run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """`docker compose` with this stack's files (project name and ports come from the environment)."""
@@ -88,7 +95,7 @@ def compose_ready():
     """A Docker engine, Compose v2 and the base images, or a skip (a failure under REQUIRE_DOCKER=1)."""
     client = docker_client_or_skip()
     compose_v2_or_skip()
-    for name in ("POSTGRES_IMAGE", "REDIS_IMAGE", "PYTHON_IMAGE", "NGINX_IMAGE"):
+    for name in ("POSTGRES_IMAGE", "REDIS_IMAGE", "PYTHON_IMAGE", "NGINX_IMAGE", "DEBIAN_IMAGE"):
         ensure_image(client, base_image(name))
 
 
@@ -107,15 +114,19 @@ def stack_settings() -> dict[str, str]:
 def stack(compose_ready, compose_files, stack_settings, tmp_path_factory):
     from testcontainers.compose import DockerCompose
 
-    http_port, https_port = free_port(), free_port()
+    http_port, https_port, mail_port = free_port(), free_port(), free_port()
     # The compose CLI that testcontainers runs inherits these.
     os.environ.update(
-        COMPOSE_PROJECT_NAME=PROJECT, HTTP_PORT=str(http_port), HTTPS_PORT=str(https_port), **stack_settings
+        COMPOSE_PROJECT_NAME=PROJECT,
+        HTTP_PORT=str(http_port),
+        HTTPS_PORT=str(https_port),
+        MAIL_UI_PORT=str(mail_port),
+        **stack_settings,
     )
     remove_project(PROJECT)
     compose = DockerCompose(REPO_ROOT, compose_file_name=compose_files, build=True, wait=True)
     ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
-    stack = Stack(compose, http_port, https_port, ca_file)
+    stack = Stack(compose, http_port, https_port, ca_file, mail_port)
     try:
         compose.start()
     except subprocess.CalledProcessError as error:

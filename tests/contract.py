@@ -106,6 +106,12 @@ class Api:
         query = f"?{urlencode(params)}" if params else ""
         return self.get(f"/api/users{query}", headers=bearer(access_token))
 
+    def update_user(self, access_token, user_id, **changes):
+        return self.http.patch(self.url(f"/api/users/{user_id}"), json=changes, headers=bearer(access_token))
+
+    def delete_user(self, access_token, user_id):
+        return self.http.delete(self.url(f"/api/users/{user_id}"), headers=bearer(access_token))
+
     def logout(self, access_token):
         return self.post("/api/auth/logout", headers=bearer(access_token))
 

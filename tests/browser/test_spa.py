@@ -9,6 +9,7 @@ import uuid
 from playwright.sync_api import expect
 
 from contract import PASSWORD
+from harness.polling import until
 
 PHONE = {"width": 390, "height": 844}
 
@@ -78,7 +79,8 @@ def test_form_errors_are_shown_next_to_the_fields(tab):
     expect(page.locator("#password-error")).to_have_text("Use 12 to 1024 characters.")
 
 
-def test_an_admin_sees_the_user_list(tab, stack):
+def make_admin(stack) -> str:
+    """A new admin, made by the operator's command; its e-mail (password: PASSWORD)."""
     email = new_email("admin")
     created = stack.compose_run(
         "exec",
@@ -94,6 +96,11 @@ def test_an_admin_sees_the_user_list(tab, stack):
         email,
     )
     assert "created" in created.stdout, created.stdout + created.stderr
+    return email
+
+
+def test_an_admin_sees_the_user_list(tab, stack):
+    email = make_admin(stack)
     t = tab()
     page = t.open("/login")
     sign_in(page, email)
@@ -101,7 +108,7 @@ def test_an_admin_sees_the_user_list(tab, stack):
     page.get_by_role("link", name="Users").click()
     expect(page).to_have_url(re.compile(r"/admin$"))
     table = page.get_by_test_id("user-table")
-    expect(table.get_by_role("cell", name=email)).to_be_visible()
+    expect(table.get_by_role("cell", name=email, exact=True)).to_be_visible()
     expect(page.get_by_text(re.compile(r"Page 1 of \d+ · \d+ users"))).to_be_visible()
     t.screenshot("admin")
     page.reload()  # a deep link that survives a reload
@@ -167,3 +174,93 @@ def test_the_api_docs_render_under_the_content_security_policy(tab):
     expect(page.get_by_text("flask-stack API").first).to_be_visible()
     expect(page.get_by_text("/api/auth/login").first).to_be_visible()
     t.screenshot("api-docs")
+
+
+def test_a_forgotten_password_from_the_mail_in_the_sink_to_signing_in_with_the_new_one(tab, stack):
+    email = new_email("forgot")
+    assert stack.api().register(email).status_code == 201
+    t = tab()
+    page = t.open("/login")
+    page.get_by_role("link", name="Forgot your password?").click()
+    expect(page).to_have_url(re.compile(r"/forgot-password$"))
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Send me a link").click()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    t.screenshot("forgot-password-sent")
+
+    resets = until(lambda: [m for m in stack.mails(email) if "Reset your password" in m["subject"]], timeout=30)
+    assert resets, stack.mails(email)
+    link = re.search(r"https://\S+/reset-password#token=\S+", resets[-1]["text"])
+    assert link, resets[-1]["text"]
+    page.goto(link.group(0))
+    page.get_by_label("New password").fill("too short")
+    page.get_by_role("button", name="Set my new password").click()
+    expect(page.locator("#new_password-error")).to_have_text("Use 12 to 1024 characters.")
+    page.get_by_label("New password").fill("my new long passphrase")
+    page.get_by_role("button", name="Set my new password").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_role("status")).to_contain_text("Your new password is set")
+    t.screenshot("password-reset")
+    sign_in(page, email, "my new long passphrase")
+    expect(page.get_by_test_id("profile-email")).to_have_text(email)
+    # Following the link proved the address.
+    expect(page.get_by_test_id("profile-verified")).to_have_text("Yes")
+    # The link worked once.
+    page.goto(link.group(0))
+    page.get_by_label("New password").fill("yet another passphrase")
+    page.get_by_role("button", name="Set my new password").click()
+    expect(page.get_by_role("alert")).to_contain_text("This link no longer works")
+
+
+def test_an_admin_disables_a_user_whose_next_action_lands_on_sign_in(tab, stack):
+    admin_email, user_email = make_admin(stack), new_email("disabled")
+    user, admin = tab(viewport=PHONE), tab()
+    register(user.open("/register"), user_email)
+    expect(user.page.get_by_test_id("profile-email")).to_have_text(user_email)
+
+    sign_in(admin.open("/login"), admin_email)
+    expect(admin.page.get_by_test_id("profile-role")).to_have_text("admin")
+    admin.page.get_by_role("link", name="Users").click()
+    row = admin.page.locator(f'tr[data-email="{user_email}"]')
+    # The user list pages 10 at a time, oldest first: the new account is on the last page.
+    pager = admin.page.get_by_text(re.compile(r"Page \d+ of \d+"))
+    expect(pager).to_be_visible()
+    while not row.count():
+        shown, last = map(int, re.findall(r"\d+", pager.inner_text())[:2])
+        assert shown < last, f"{user_email} is not in the list"
+        admin.page.get_by_role("button", name="Next").click()
+        expect(pager).to_contain_text(f"Page {shown + 1} of")
+    row.get_by_test_id("toggle-active").click()
+    expect(admin.page.get_by_role("status")).to_have_text(f"{user_email} is disabled and signed out everywhere.")
+    expect(admin.page.locator(f'tr[data-email="{user_email}"]')).to_contain_text("Disabled")
+    admin.screenshot("admin-disabled-user")
+
+    user.page.get_by_role("link", name="Profile").click()
+    expect(user.page).to_have_url(re.compile(r"/login$"))
+    expect(user.page.get_by_role("alert")).to_contain_text("Your session has ended")
+    user.screenshot("disabled-user-phone")
+    sign_in(user.page, user_email)
+    expect(user.page.get_by_role("alert")).to_have_text("That email and password do not match an account.")
+
+
+def test_changing_the_password_keeps_this_device_and_signs_out_the_other(tab):
+    email = new_email("change")
+    laptop, phone = tab(), tab(viewport=PHONE)
+    register(laptop.open("/register"), email)
+    expect(laptop.page.get_by_test_id("profile-email")).to_have_text(email)
+    sign_in(phone.open("/login"), email)
+    expect(phone.page.get_by_test_id("profile-email")).to_have_text(email)
+
+    laptop.page.get_by_label("Current password").fill("not my password")
+    laptop.page.get_by_label("New password").fill("a changed passphrase")
+    laptop.page.get_by_role("button", name="Change password").click()
+    expect(laptop.page.get_by_role("alert")).to_have_text("That is not your current password.")
+    laptop.page.get_by_label("Current password").fill(PASSWORD)
+    laptop.page.get_by_role("button", name="Change password").click()
+    expect(laptop.page.get_by_role("status")).to_contain_text("Your password is changed")
+    laptop.page.reload()  # the new refresh cookie keeps this device signed in
+    expect(laptop.page.get_by_test_id("profile-email")).to_have_text(email)
+
+    phone.page.get_by_role("link", name="Profile").click()
+    expect(phone.page).to_have_url(re.compile(r"/login$"))
+    expect(phone.page.get_by_role("alert")).to_contain_text("Your session has ended")

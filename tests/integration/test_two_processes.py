@@ -62,3 +62,24 @@ def test_rotation_through_one_server_is_seen_by_the_other(two_servers):
     tokens = first.tokens()
     assert first.refresh(tokens["refresh_token"]).status_code == 200
     assert_error(second.refresh(tokens["refresh_token"]), 401, "token_revoked")
+
+
+def test_a_user_disabled_through_one_server_is_refused_by_every_worker_of_the_other(app, two_servers):
+    from api.extensions import db
+    from api.models import Role, User
+
+    first, second = two_servers
+    first.register("admin@example.com")
+    with app.app_context():
+        admin = User.by_email("admin@example.com")
+        admin.role = db.session.scalar(db.select(Role).where(Role.name == "admin"))
+        db.session.commit()
+    admin_token = first.tokens("admin@example.com")["access_token"]
+    tokens = first.tokens()
+    # The profile is cached: what a disabled user must not keep using.
+    for _ in range(6):
+        assert Api(requests, second.base_url).me(tokens["access_token"]).status_code == 200
+    someone = first.me(tokens["access_token"]).json()["id"]
+    assert first.update_user(admin_token, someone, active=False).status_code == 200
+    for _ in range(12):
+        assert_error(Api(requests, second.base_url).me(tokens["access_token"]), 401, "token_revoked")

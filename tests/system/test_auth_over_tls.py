@@ -1,12 +1,14 @@
 """The full auth flow through nginx over TLS, and revocation seen by every gunicorn worker."""
 
 import re
+import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
 from contract import assert_error, bearer, json_of
+from harness.paths import REPO_ROOT
 from harness.polling import until
 
 
@@ -76,3 +78,37 @@ def test_a_revoked_token_is_refused_by_every_worker(stack):
     assert until(round_robin, timeout=60, interval=0), f"workers {workers}, served by {seen}"
     for response in responses:
         assert_error(response, 401, "token_revoked")
+
+
+def link_token(mail: dict) -> str:
+    match = re.search(r"#token=([A-Za-z0-9._-]+)", mail["text"])
+    assert match, mail["text"]
+    return match.group(1)
+
+
+def test_accounts_by_mail_through_the_development_mail_sink(stack):
+    """Verify the address, then a forgotten password, from the mails in the dev stack's sink."""
+    api = stack.api()
+    email = f"mail-{uuid.uuid4().hex[:8]}@example.com"
+    tokens = api.tokens(email)
+    verification = until(lambda: stack.mails(email), timeout=30)
+    assert verification and verification[0]["subject"] == "[flask-stack] Verify your e-mail address"
+    # The link leads to this stack's edge, and its HTML part is there too.
+    assert f"https://localhost:{stack.https_port}/verify-email#token=" in verification[0]["html"]
+    assert api.post("/api/auth/verify", json={"token": link_token(verification[0])}).status_code == 204
+    assert json_of(api.me(tokens["access_token"]))["email_verified"] is True
+
+    asked = api.post("/api/auth/password-reset", json={"email": email})
+    assert asked.status_code == 202, asked.text
+    resets = until(lambda: [m for m in stack.mails(email) if "Reset" in m["subject"]], timeout=30)
+    assert resets, stack.mails(email)
+    new_password = "a brand new passphrase"
+    confirmed = api.post(
+        "/api/auth/password-reset/confirm", json={"token": link_token(resets[-1]), "new_password": new_password}
+    )
+    assert confirmed.status_code == 204, confirmed.text
+    assert_error(api.me(tokens["access_token"]), 401, "token_revoked")
+    assert api.patiently(lambda: api.login(email, new_password)).status_code == 200
+    # `make mail` shows them.
+    shown = subprocess.run(["make", "--no-print-directory", "mail"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert shown.returncode == 0 and f"to {email}: [flask-stack] Reset your password" in shown.stdout, shown.stderr

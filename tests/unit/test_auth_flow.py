@@ -11,7 +11,8 @@ def test_register_returns_the_user_without_secrets(api):
     response = api.register("New.User@Example.com")
     assert response.status_code == 201
     body = response.json
-    assert set(body) == {"id", "email", "role", "created_at"}
+    assert set(body) == {"id", "email", "role", "active", "email_verified", "created_at"}
+    assert body["active"] is True and body["email_verified"] is False
     assert body["email"] == "New.User@Example.com"
     assert body["role"] == "user"
     assert body["created_at"].endswith("+00:00")
@@ -77,7 +78,7 @@ def test_me_returns_the_profile(api):
     response = api.me(tokens["access_token"])
     assert response.status_code == 200
     assert response.json["email"] == "me@example.com"
-    assert set(response.json) == {"id", "email", "role", "created_at"}
+    assert set(response.json) == {"id", "email", "role", "active", "email_verified", "created_at"}
 
 
 def test_refresh_rotates_the_pair(api):

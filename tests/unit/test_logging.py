@@ -8,14 +8,12 @@ import threading
 
 import jwt
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 
 from api.logs import MailFormatter, OncePerSignature
 from contract import assert_error
 from fake_clock import FakeClock
 from harness.polling import until
-from harness.ports import free_port
+from smtp_inbox import Inbox, smtp_inbox
 
 
 def test_a_plain_request_id_is_echoed(client):
@@ -61,22 +59,10 @@ def test_development_logs_are_readable_text(app_factory, capsys):
     assert "WARNING [req-7] api.test: plain words" in out
 
 
-class Inbox(Message):
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def handle_message(self, message):
-        self.messages.append(message)
-
-
 @pytest.fixture
 def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
+    with smtp_inbox() as server:
+        yield server
 
 
 def test_production_errors_are_mailed_to_admins(smtp_server, production_app):
@@ -123,10 +109,7 @@ def test_an_error_mail_is_sent_off_the_request_thread(production_app):
                 await asyncio.sleep(0.1)
             return await super().handle_DATA(server, session, envelope)
 
-    inbox = Holding()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with smtp_inbox(Holding()) as (controller, inbox):
         app = mailing_app(production_app, controller)
 
         @app.get("/api/test-explodes")
@@ -140,8 +123,6 @@ def test_an_error_mail_is_sent_off_the_request_thread(production_app):
         assert statuses and statuses[0].status_code == 500, "the request waited for the mail"
         answered.set()
         assert until(lambda: len(inbox.messages) == 1, timeout=15)
-    finally:
-        controller.stop()
 
 
 def test_a_flood_of_one_error_is_one_mail(smtp_server, production_app, caplog):

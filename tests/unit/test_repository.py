@@ -33,7 +33,7 @@ def test_compose_files_and_dockerfiles_default_to_the_official_images():
     official = official_images()
     services = ["POSTGRES_IMAGE", "REDIS_IMAGE", "PYTHON_IMAGE", "NGINX_IMAGE"]
     for compose_file, names in [
-        ("docker-compose.yml", services),
+        ("docker-compose.yml", [*services, "DEBIAN_IMAGE"]),
         ("docker-compose.prod.yml", [*services, "DEBIAN_IMAGE"]),
         ("compose/hook.yml", ["PYTHON_IMAGE"]),
     ]:

@@ -1,4 +1,4 @@
-"""Operational commands: ``flask deploy``, ``flask create-admin``, ``flask prune-tokens``."""
+"""Operational commands: ``flask deploy``, ``flask create-admin``, ``flask users``, ``flask prune-tokens``."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from sqlalchemy import text
 
 from .auth.passwords import get_passwords
 from .auth.schemas import RegisterSchema
+from .errors import ApiError
 from .extensions import db
 from .models import Role, User
 from .token_store import current_token_store
+from .users.accounts import delete_account, role_named, update_account
 
 # Any fixed number: Postgres advisory locks are named by integers.
 DEPLOY_LOCK_ID = 720618040
@@ -71,6 +73,55 @@ def create_admin_command(email: str) -> None:
     click.echo(f"create-admin: created {user.email}")
 
 
+@click.group("users")
+def users_group() -> None:
+    """Change accounts as an admin does through the API (same rules: taking rights away signs the
+    user out everywhere at once; the last admin stays)."""
+
+
+def account(email: str) -> User:
+    user = User.by_email(email)
+    if user is None:
+        raise click.ClickException(f"No account for {email}")
+    return user
+
+
+@contextmanager
+def as_operator() -> Iterator[None]:
+    """The API's refusals (last admin, unknown role) as the command's own error."""
+    try:
+        yield
+    except ApiError as error:
+        details = f" {error.details}" if error.details else ""
+        raise click.ClickException(f"{error.code}: {error.message}{details}") from None
+
+
+@users_group.command("update")
+@with_appcontext
+@click.option("--email", required=True, help="The account's e-mail address.")
+@click.option("--role", help="The new role (user, admin).")
+@click.option("--active/--disabled", default=None, help="Enable, or disable (its tokens stop working at once).")
+def update_user_command(email: str, role: str | None, active: bool | None) -> None:
+    """Change an account's role, or disable or enable it."""
+    if role is None and active is None:
+        raise click.UsageError("give --role, --active or --disabled")
+    with as_operator():
+        user = update_account(account(email), role=role_named(role) if role else None, active=active)
+    click.echo(f"users: {user.email} is {'an active' if user.is_active else 'a disabled'} {user.role_name}")
+
+
+@users_group.command("delete")
+@with_appcontext
+@click.option("--email", required=True, help="The account's e-mail address.")
+@click.confirmation_option(prompt="Delete this account for good?")
+def delete_user_command(email: str) -> None:
+    """Delete an account; its tokens stop working at once."""
+    user = account(email)
+    with as_operator():
+        delete_account(user)
+    click.echo(f"users: deleted {email}")
+
+
 @click.command("prune-tokens")
 @with_appcontext
 def prune_tokens_command() -> None:
@@ -80,5 +131,5 @@ def prune_tokens_command() -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (deploy_command, create_admin_command, prune_tokens_command):
+    for command in (deploy_command, create_admin_command, users_group, prune_tokens_command):
         app.cli.add_command(command)

@@ -221,6 +221,15 @@ class Config:
         self.MAIL_SENDER = s.text("MAIL_SENDER", "flask-stack@localhost")
         self.MAIL_SUBJECT_PREFIX = s.text("MAIL_SUBJECT_PREFIX", "[flask-stack]")
         self.ADMINS = s.items("ADMINS")
+        # Where the SPA is, for links in mails (never the request's Host header, which a client sets).
+        self.PUBLIC_URL = s.text("PUBLIC_URL", self.default_public_url()).rstrip("/")
+        self.PASSWORD_RESET_SECONDS = s.integer("PASSWORD_RESET_SECONDS", 1800)
+        self.EMAIL_VERIFY_SECONDS = s.integer("EMAIL_VERIFY_SECONDS", 7 * 86400)
+        # Sign-in refuses accounts whose address is not verified (email_not_verified).
+        self.REQUIRE_VERIFIED_EMAIL = s.flag("REQUIRE_VERIFIED_EMAIL", False)
+        # Mails a link may be asked for, per account and per client address, each hour.
+        self.MAIL_LINKS_PER_ACCOUNT = s.integer("MAIL_LINKS_PER_ACCOUNT", 5)
+        self.MAIL_LINKS_PER_ADDRESS = s.integer("MAIL_LINKS_PER_ADDRESS", 20)
         # One e-mail per kind of error per this many seconds (the next one says how many were held back).
         self.MAIL_ERROR_INTERVAL = s.number("MAIL_ERROR_INTERVAL", 300)
 
@@ -239,6 +248,10 @@ class Config:
 
     def default_log_format(self) -> str:
         return "text"
+
+    def default_public_url(self) -> str:
+        """The development stack's edge; production must say (links in mails are not sent without)."""
+        return "https://localhost:8443"
 
     def validate(self) -> None:
         if self.BLACKLIST_STORAGE_TYPE not in {"redis", "database", "memory"}:
@@ -273,6 +286,9 @@ class ProductionConfig(Config):
 
     def default_log_format(self) -> str:
         return "json"
+
+    def default_public_url(self) -> str:
+        return ""
 
     def validate(self) -> None:
         problems = []

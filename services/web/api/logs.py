@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import queue
 import re
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from logging.handlers import QueueHandler, QueueListener, SMTPHandler, SysLogHandler
+from logging.handlers import SysLogHandler
 
 from flask import Flask, Response, g, has_request_context, request
 from flask.logging import default_handler
+
+from .mail import Mail, Mailer
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client-supplied id is kept only when it is short and plain, so it cannot forge log lines.
@@ -141,66 +141,35 @@ class MailFormatter(logging.Formatter):
         return body
 
 
-class BackgroundHandler(QueueHandler):
-    """Hands records to a thread that sends them, so a request never waits on SMTP. The thread is
-    started in the process that first logs, so each forked gunicorn worker has its own."""
+class MailHandler(logging.Handler):
+    """Error records as mails to ADMINS, through the app's one mail sender (api/mail.py): a request
+    never waits on SMTP."""
 
-    def __init__(self, target: logging.Handler):
-        super().__init__(queue.SimpleQueue())
-        self.target = target
-        self.listener: QueueListener | None = None
-        self.listener_pid: int | None = None
-        self.start_lock = threading.Lock()
+    def __init__(self, mailer: Mailer, admins: Sequence[str]):
+        super().__init__()
+        self.mailer = mailer
+        self.admins = tuple(admins)
 
-    def enqueue(self, record: logging.LogRecord) -> None:
-        with self.start_lock:
-            if self.listener_pid != os.getpid():  # first record in this process (or after a fork)
-                self.queue = queue.SimpleQueue()
-                self.listener = QueueListener(self.queue, self.target, respect_handler_level=True)
-                self.listener.start()
-                self.listener_pid = os.getpid()
-        super().enqueue(record)
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        # Format in the thread that sends (the target's formatter), not here; keep exc_info for it.
-        return record
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.mailer.send(Mail(self.admins, "Application Error", self.format(record)))
+        except Exception:  # noqa: BLE001 - logging must never raise into the code that logged
+            self.handleError(record)
 
     def flush(self) -> None:
-        """Wait until every record handed over has been sent (the thread ends; the next record starts another)."""
-        with self.start_lock:
-            if self.listener is not None and self.listener_pid == os.getpid():
-                self.listener.stop()
-            self.listener = self.listener_pid = None
-
-    def close(self) -> None:
-        self.flush()
-        super().close()
+        """Wait until every mail handed to the sender has been sent."""
+        self.mailer.flush()
 
 
 def add_mail_handler(app: Flask) -> None:
     """In production, e-mail errors to ADMINS when mail is configured (MAIL_SERVER and ADMINS):
-    from a thread of their own, at most one per kind of error every MAIL_ERROR_INTERVAL seconds."""
+    through the app's mail sender, at most one per kind of error every MAIL_ERROR_INTERVAL seconds."""
     config = app.config
     if not (config["MODE"] == "production" and config["MAIL_SERVER"] and config["ADMINS"]):
         _replace_handler(logging.getLogger(app.import_name), "mail", None)
         return
-    credentials = None
-    secure = None
-    if config["MAIL_USERNAME"]:
-        credentials = (config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
-        if config["MAIL_USE_TLS"]:
-            secure = ()
-    sender = SMTPHandler(
-        mailhost=(config["MAIL_SERVER"], config["MAIL_PORT"]),
-        fromaddr=config["MAIL_SENDER"],
-        toaddrs=config["ADMINS"],
-        subject=f"{config['MAIL_SUBJECT_PREFIX']} Application Error",
-        credentials=credentials,
-        secure=secure,
-        timeout=5.0,
-    )
-    sender.setFormatter(MailFormatter(TEXT_FORMAT))
-    handler = BackgroundHandler(sender)
+    handler = MailHandler(app.extensions["mailer"], config["ADMINS"])
+    handler.setFormatter(MailFormatter(TEXT_FORMAT))
     handler.setLevel(logging.ERROR)
     handler.addFilter(OncePerSignature(config["MAIL_ERROR_INTERVAL"]))
     _replace_handler(logging.getLogger(app.import_name), "mail", handler)

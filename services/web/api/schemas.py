@@ -26,10 +26,22 @@ class UtcDateTime(fields.DateTime):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
+class StrictBoolean(fields.Boolean):
+    """true or false and nothing else: marshmallow's Boolean also takes 0, 1, "yes", "off"..., and a
+    JSON client that sent 0 meant something we should not guess."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class UserSchema(Schema):
     id = fields.Integer(dump_only=True)
     email = fields.Email(dump_only=True)
     role = fields.Function(lambda user: user.role_name, dump_only=True, metadata={"example": "user"})
+    active = fields.Boolean(attribute="is_active", dump_only=True)
+    email_verified = fields.Boolean(dump_only=True)
     created_at = UtcDateTime(dump_only=True)
 
 

@@ -67,13 +67,18 @@ export function refreshSession() {
   return refreshing;
 }
 
-// Calls with the access token; an expired one is refreshed once, transparently.
+// Calls with the access token; an expired one is refreshed once, transparently. A token the server
+// no longer takes (revoked: signed out elsewhere, the password changed, the account disabled) is
+// forgotten, so the next screen asks the user to sign in instead of trying it again.
 async function authorized(method, path, options = {}) {
   if (!accessToken) await refreshSession();
   try {
     return await send(method, path, { ...options, token: accessToken });
   } catch (error) {
-    if (error.code !== "token_expired") throw error;
+    if (error.code !== "token_expired") {
+      if (["token_revoked", "token_invalid", "unauthorized"].includes(error.code)) accessToken = null;
+      throw error;
+    }
     await refreshSession();
     return send(method, path, { ...options, token: accessToken });
   }
@@ -113,3 +118,19 @@ async function endSession(path) {
 
 export const logout = () => endSession("/api/auth/logout");
 export const logoutEverywhere = () => endSession("/api/auth/logout-all");
+
+// A password change ends every session, this one too: the answer is this tab's new pair (the
+// refresh token in its cookie), so the user carries on here and is signed out everywhere else.
+export async function changePassword(currentPassword, newPassword) {
+  const pair = await authorized("POST", "/api/auth/password", {
+    body: { current_password: currentPassword, new_password: newPassword, refresh_cookie: true },
+  });
+  accessToken = pair.access_token;
+}
+
+export const forgotPassword = (email) => send("POST", "/api/auth/password-reset", { body: { email } });
+export const resetPassword = (token, password) =>
+  send("POST", "/api/auth/password-reset/confirm", { body: { token, new_password: password } });
+export const verifyEmail = (token) => send("POST", "/api/auth/verify", { body: { token } });
+export const resendVerification = (email) => send("POST", "/api/auth/verify/resend", { body: { email } });
+export const updateUser = (id, changes) => authorized("PATCH", `/api/users/${id}`, { body: changes });

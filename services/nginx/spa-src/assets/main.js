@@ -1,14 +1,26 @@
-// Boot and routing. Client-side routes (/login, /register, /profile, /admin) survive a reload and a
+// Boot and routing. Client-side routes (/login, /register, /profile, /admin, and the pages mailed
+// links open: /reset-password, /verify-email) survive a reload and a
 // deep link because nginx answers every path that is not a file with index.html.
 
 import * as api from "./api.js";
 import { h, replaceChildren } from "./dom.js";
 import { describe, endsSession } from "./messages.js";
-import { adminView, errorView, loadingView, loginView, notFoundView, profileView, registerView } from "./views.js";
+import {
+  adminView,
+  errorView,
+  forgotPasswordView,
+  loadingView,
+  loginView,
+  notFoundView,
+  profileView,
+  registerView,
+  resetPasswordView,
+  verifyEmailView,
+} from "./views.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
-const SIGNED_OUT_ONLY = ["/login", "/register"];
+const SIGNED_OUT_ONLY = ["/login", "/register", "/forgot-password"];
 const SIGNED_IN_ONLY = ["/profile", "/admin"];
 
 function link(path, label) {
@@ -43,9 +55,18 @@ async function route(flash = history.state?.flash ?? null) {
       return navigate("/profile", { text: "The user list is for administrators.", kind: "error" }, { replace: true });
     }
     const context = { navigate, flash, user };
-    const views = { "/login": loginView, "/register": registerView, "/profile": profileView, "/admin": adminView };
+    const views = {
+      "/login": loginView,
+      "/register": registerView,
+      "/forgot-password": forgotPasswordView,
+      "/reset-password": resetPasswordView,
+      "/verify-email": verifyEmailView,
+      "/profile": profileView,
+      "/admin": adminView,
+    };
     await (views[path] ?? notFoundView)(main, context);
-    if (flash) history.replaceState({ flash: null }, "", location.pathname); // shown once, not again on reload
+    // A flash is shown once, not again on reload.
+    if (flash) history.replaceState({ flash: null }, "", location.pathname + location.hash);
   } catch (error) {
     if (!(error instanceof api.ApiError)) throw error;
     if (endsSession(error)) {

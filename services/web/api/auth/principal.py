@@ -1,6 +1,6 @@
 """Who a valid token belongs to, without a database query on every request.
 
-A user's public profile (id, email, role, permissions, created_at) is cached in the token
+A user's public profile (id, email, role, permissions, created_at, email_verified) is cached in the token
 store next to the revocation entries, so one round trip (``revocation.session_state``) answers
 "is this token revoked?" and "who is it?" together. A miss reads the database once and fills the
 cache. Changes made through the ORM forget the cached profile when they commit; anything else (SQL
@@ -33,6 +33,10 @@ class Principal:
     role_name: str
     permissions: int
     created_at: datetime
+    email_verified: bool
+
+    # Only active users have a principal (load_principal): for the user schema's ``active``.
+    is_active = True
 
     def can(self, permission: Permission) -> bool:
         return Permission(self.permissions) & permission == permission
@@ -45,6 +49,7 @@ class Principal:
                 "role": self.role_name,
                 "permissions": self.permissions,
                 "created_at": self.created_at.isoformat(),
+                "email_verified": self.email_verified,
             }
         )
 
@@ -52,7 +57,12 @@ class Principal:
     def from_json(cls, text: str) -> Principal:
         data = json.loads(text)
         return cls(
-            data["id"], data["email"], data["role"], data["permissions"], datetime.fromisoformat(data["created_at"])
+            data["id"],
+            data["email"],
+            data["role"],
+            data["permissions"],
+            datetime.fromisoformat(data["created_at"]),
+            data.get("email_verified", False),  # a profile cached before the field existed
         )
 
 
@@ -61,7 +71,7 @@ def load_principal(user_id: int, cached: str | None, ttl: float) -> Principal | 
     if cached is not None:
         return Principal.from_json(cached)
     query = (
-        select(User.id, User.email, Role.name, Role.permissions, User.created_at)
+        select(User.id, User.email, Role.name, Role.permissions, User.created_at, User.email_verified_at)
         .join(Role, User.role_id == Role.id)
         .where(User.id == user_id, User.is_active.is_(True))
     )
@@ -69,7 +79,8 @@ def load_principal(user_id: int, cached: str | None, ttl: float) -> Principal | 
         row = connection.execute(query).first()
     if row is None:
         return None
-    principal = Principal(*row)
+    user_id, email, role_name, permissions, created_at, verified_at = row
+    principal = Principal(user_id, email, role_name, permissions, created_at, verified_at is not None)
     current_token_store().set_many([(keys.profile(user_id), principal.to_json(), ttl)])
     return principal
 

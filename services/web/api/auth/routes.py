@@ -1,6 +1,6 @@
 from typing import Any
 
-from flask import Response, make_response
+from flask import Response, current_app, make_response
 from flask_jwt_extended import get_jwt, get_jwt_request_location, jwt_required
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
@@ -10,11 +10,20 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import Role, User
 from ..schemas import ErrorSchema, UserSchema
-from . import throttle, token_errors
-from .access import access_token_required, current_claims
+from . import links, throttle, token_errors
+from .access import access_token_required, current_claims, current_user
 from .passwords import get_passwords
 from .revocation import Spend, current_version, revoke_all_for_user, revoke_session, spend_refresh_token
-from .schemas import LoginSchema, RegisterSchema, TokenPairSchema
+from .schemas import (
+    AcceptedSchema,
+    EmailSchema,
+    LinkTokenSchema,
+    LoginSchema,
+    PasswordChangeSchema,
+    PasswordResetSchema,
+    RegisterSchema,
+    TokenPairSchema,
+)
 from .tokens import issue_token_pair, new_family, token_response, without_refresh_cookie
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Tokens: obtain, rotate, revoke")
@@ -30,7 +39,7 @@ def invalid_credentials() -> ApiError:
 @blp.response(201, UserSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="email_taken")
 def register(data: dict[str, Any]) -> User:
-    """Create an account with the default role."""
+    """Create an account with the default role, and mail a link that verifies its address."""
     if User.by_email(data["email"]) is not None:
         raise ApiError(409, "email_taken", "An account with this email already exists")
     user = User(email=data["email"], password_hash=get_passwords().hash(data["password"]), role=Role.default())
@@ -40,6 +49,7 @@ def register(data: dict[str, Any]) -> User:
     except IntegrityError:  # a concurrent registration of the same address won the race
         db.session.rollback()
         raise ApiError(409, "email_taken", "An account with this email already exists") from None
+    links.mail_link(links.VERIFY, user)
     return user
 
 
@@ -47,6 +57,7 @@ def register(data: dict[str, Any]) -> User:
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, schema=ErrorSchema, description="invalid_credentials")
+@blp.alt_response(403, schema=ErrorSchema, description="email_not_verified (with REQUIRE_VERIFIED_EMAIL)")
 @blp.alt_response(429, schema=ErrorSchema, description="rate_limited, with Retry-After")
 def login(data: dict[str, Any]) -> Response | dict[str, Any]:
     """Exchange email and password for an access and a refresh token."""
@@ -63,6 +74,9 @@ def login(data: dict[str, Any]) -> Response | dict[str, Any]:
         throttle.record_failure(attempt)
         raise invalid_credentials()
     throttle.record_success(attempt)
+    if current_app.config["REQUIRE_VERIFIED_EMAIL"] and not user.email_verified:
+        # Only after the password: nobody learns this of an address they cannot sign in to.
+        raise ApiError(403, "email_not_verified", "Verify your e-mail address first: follow the link we mailed")
     if get_passwords().needs_rehash(user.password_hash):
         user.password_hash = get_passwords().hash(password)
         db.session.commit()
@@ -106,3 +120,92 @@ def logout_all() -> Response:
     """Revoke every token of this user issued before now (and clear a browser's refresh cookie)."""
     revoke_all_for_user(current_claims()["sub"])
     return without_refresh_cookie(make_response("", 204))
+
+
+@blp.route("/password", methods=["POST"])
+@access_token_required
+@blp.arguments(PasswordChangeSchema)
+@blp.response(200, TokenPairSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="wrong_password: the current password is not right")
+@blp.alt_response(429, schema=ErrorSchema, description="rate_limited, with Retry-After (too many wrong guesses)")
+@blp.doc(security=BEARER_AUTH)
+def change_password(data: dict[str, Any]) -> Response | dict[str, Any]:
+    """Change the caller's password. Every session of the user ends, this one too (as logout-all);
+    the answer is a new token pair for this client (the refresh token in its cookie when
+    `refresh_cookie`). Wrong guesses of the current password are throttled as sign-ins are, but
+    apart from them: they never lock the account's sign-in."""
+    user = db.session.get(User, current_user.id)
+    if user is None:
+        raise token_errors.user_gone()
+    attempt = throttle.Attempt(user.email, purpose="password-change")
+    throttle.ensure_not_locked(attempt)
+    if not get_passwords().verify(user.password_hash, data["current_password"]):
+        throttle.record_failure(attempt)
+        raise ApiError(403, "wrong_password", "The current password is not right")
+    # The store first: if it cannot be reached, nothing changes (503) rather than old sessions living on.
+    revoke_all_for_user(user.id)
+    user.password_hash = get_passwords().hash(data["new_password"])
+    db.session.commit()
+    pair = issue_token_pair(user.id, family=new_family(), version=current_version(user.id))
+    return token_response(pair, in_cookie=data["refresh_cookie"])
+
+
+LINK_ON_ITS_WAY = {"message": "If an account has this address, a link is on its way to it"}
+
+
+@blp.route("/password-reset", methods=["POST"])
+@blp.arguments(EmailSchema)
+@blp.response(202, AcceptedSchema)
+@blp.alt_response(429, schema=ErrorSchema, description="rate_limited: too many links asked for from this address")
+def request_password_reset(data: dict[str, Any]) -> dict[str, str]:
+    """Mail a link to reset the password. The same answer whether or not the account exists."""
+    links.ensure_address_budget()
+    if links.account_budget_left(data["email"]):
+        user = User.by_email(data["email"])
+        if user is not None and user.is_active:
+            links.mail_link(links.RESET, user)
+    return LINK_ON_ITS_WAY
+
+
+@blp.route("/password-reset/confirm", methods=["POST"])
+@blp.arguments(PasswordResetSchema)
+@blp.response(204)
+@blp.alt_response(
+    403, schema=ErrorSchema, description="link_invalid (used, or the password changed since), link_expired"
+)
+def confirm_password_reset(data: dict[str, Any]) -> Response:
+    """Set a new password with a reset link's token; every session of the user ends. The link
+    proved the address too: it counts as verified."""
+    user = links.user_for(links.RESET, data["token"])
+    revoke_all_for_user(user.id)  # the store first: fail closed
+    user.password_hash = get_passwords().hash(data["new_password"])
+    links.mark_verified(user)
+    db.session.commit()
+    return make_response("", 204)
+
+
+@blp.route("/verify", methods=["POST"])
+@blp.arguments(LinkTokenSchema)
+@blp.response(204)
+@blp.alt_response(403, schema=ErrorSchema, description="link_invalid, link_expired")
+def verify_email(data: dict[str, Any]) -> Response:
+    """Mark the address verified with a verification link's token (no sign-in needed)."""
+    user = links.user_for(links.VERIFY, data["token"])
+    links.mark_verified(user)
+    db.session.commit()
+    return make_response("", 204)
+
+
+@blp.route("/verify/resend", methods=["POST"])
+@blp.arguments(EmailSchema)
+@blp.response(202, AcceptedSchema)
+@blp.alt_response(429, schema=ErrorSchema, description="rate_limited: too many links asked for from this address")
+def resend_verification(data: dict[str, Any]) -> dict[str, str]:
+    """Mail the verification link again (no sign-in needed: with REQUIRE_VERIFIED_EMAIL an
+    unverified user cannot sign in). The same answer whether or not the account exists."""
+    links.ensure_address_budget()
+    if links.account_budget_left(data["email"]):
+        user = User.by_email(data["email"])
+        if user is not None and user.is_active and not user.email_verified:
+            links.mail_link(links.VERIFY, user)
+    return LINK_ON_ITS_WAY

@@ -3,6 +3,10 @@ from typing import Any
 from marshmallow import Schema, fields, pre_load, validate
 
 PASSWORD_LENGTH = validate.Length(min=12, max=1024)
+REFRESH_COOKIE = fields.Boolean(
+    load_default=False,
+    metadata={"description": "Browsers: keep the refresh token in an HttpOnly cookie instead of the body"},
+)
 
 
 class CredentialsSchema(Schema):
@@ -24,10 +28,13 @@ class RegisterSchema(CredentialsSchema):
 class LoginSchema(CredentialsSchema):
     # No minimum: an old short password still gets the same invalid_credentials answer.
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024), load_only=True)
-    refresh_cookie = fields.Boolean(
-        load_default=False,
-        metadata={"description": "Browsers: keep the refresh token in an HttpOnly cookie instead of the body"},
-    )
+    refresh_cookie = REFRESH_COOKIE
+
+
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=1024), load_only=True)
+    new_password = fields.String(required=True, validate=PASSWORD_LENGTH, load_only=True)
+    refresh_cookie = REFRESH_COOKIE
 
 
 class TokenPairSchema(Schema):
@@ -36,3 +43,20 @@ class TokenPairSchema(Schema):
     token_type = fields.String(required=True, metadata={"example": "Bearer"})
     expires_in = fields.Integer(required=True, metadata={"description": "Access token lifetime, seconds"})
     refresh_expires_in = fields.Integer(metadata={"description": "Refresh token lifetime, seconds"})
+
+
+class EmailSchema(CredentialsSchema):
+    """Just the address: asking for a reset or a verification link."""
+
+
+class PasswordResetSchema(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    new_password = fields.String(required=True, validate=PASSWORD_LENGTH, load_only=True)
+
+
+class LinkTokenSchema(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class AcceptedSchema(Schema):
+    message = fields.String(required=True)

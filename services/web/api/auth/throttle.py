@@ -27,22 +27,27 @@ from ..errors import ApiError
 from ..token_store import current_token_store, keys
 
 
-def _digest(*parts: str) -> str:
+def digest(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
 class Attempt:
-    """A login for ``email`` from this request's client address."""
+    """A login for ``email`` from this request's client address. Another ``purpose`` (a password
+    change's guess of the current password) is counted and locked apart: a stolen access token
+    guessing the password is slowed the same way, without locking the owner's sign-in."""
 
-    def __init__(self, email: str):
+    SIGN_IN = "sign-in"
+
+    def __init__(self, email: str, purpose: str = SIGN_IN):
         account = normalized(email)
-        self.account = _digest(account)
-        self.pair = _digest(account, request.remote_addr or "-")
+        scope = () if purpose == self.SIGN_IN else (purpose,)
+        self.account = digest(*scope, account)
+        self.pair = digest(*scope, account, request.remote_addr or "-")
 
 
 def _refuse(unlock_at: float, why: str) -> ApiError:
     seconds = max(1, math.ceil(unlock_at - time.time()))
-    message = f"Too many failed logins {why}; try again in {seconds} seconds"
+    message = f"Too many failed attempts {why}; try again in {seconds} seconds"
     return ApiError(429, "rate_limited", message, headers={"Retry-After": str(seconds)})
 
 

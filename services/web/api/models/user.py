@@ -22,6 +22,8 @@ class User(Model):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=lambda: datetime.now(UTC), server_default=func.now()
     )
+    # None until the owner follows the link mailed to the address (api/auth/links.py).
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"), index=True)
     role: Mapped[Role] = relationship(lazy="joined")
 
@@ -33,6 +35,10 @@ class User(Model):
     @property
     def role_name(self) -> str:
         return self.role.name
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     @classmethod
     def by_email(cls, email: str) -> "User | None":

@@ -12,9 +12,11 @@
 | login-account-failures:<account>| a counter                 | LOGIN_FAILURE_WINDOW                         |
 | login-account-lock:<account>    | when it ends              | LOGIN_ACCOUNT_LOCK_SECONDS                   |
 | login-known:<pair>              | "1"                       | LOGIN_KNOWN_ADDRESS_DAYS                     |
+| mail-links-address:<address>    | a counter                 | an hour                                      |
+| mail-links-account:<account>    | a counter                 | an hour                                      |
 
-<pair> and <account> are digests of the normalised e-mail (and the client address): no address is
-stored. The Redis backend puts REDIS_KEY_PREFIX ("auth:") in front of each.
+<pair>, <account> and <address> are digests of the normalised e-mail and the client address: no
+address is stored. The Redis backend puts REDIS_KEY_PREFIX ("auth:") in front of each.
 """
 
 from __future__ import annotations
@@ -58,3 +60,11 @@ def login_account_lock(account: str) -> str:
 
 def login_known(pair: str) -> str:
     return f"login-known:{pair}"
+
+
+def mail_links_address(address: str) -> str:
+    return f"mail-links-address:{address}"
+
+
+def mail_links_account(account: str) -> str:
+    return f"mail-links-account:{account}"
