@@ -6,18 +6,21 @@ back by Swarm) and a fake `docker-compose` on PATH. The real swarm runs in the s
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import docker
 import pytest
 from test_hook_deployer import HOOK, LIVE, NEW, FakeRepository, steps_of
 
+from hook import deployer
 from hook.deployer import SWARM_PREPARE, SWARM_SETTLE, SWARM_SWITCH, SwarmDeployment
 from hook.settings import DeploySettings
-from hook.swarm import SwarmStack
+from hook.swarm import STACK_LABEL, SwarmStack
 
 STACK = "flask-stack-prod"
 REGISTRY = "registry.internal:5000"
@@ -254,3 +257,23 @@ def test_the_live_commit_is_read_from_web_images_tag_or_else_the_revision_built_
         docker_client.images.names.add("flask-stack/web:latest")
         docker_client.images.env["flask-stack/web:latest"] = ["PATH=/usr/bin", f"APP_REVISION={LIVE}"]
         assert SwarmStack(docker_client, STACK, settings).revision_of_running_web() == revision, image
+
+
+class FakeContainers:
+    def __init__(self, labels: dict[str, str]):
+        self.labels = labels
+
+    def get(self, _name: str) -> SimpleNamespace:
+        return SimpleNamespace(labels=self.labels)
+
+
+@pytest.mark.parametrize("root", ["", "elsewhere"])
+def test_a_deployer_on_swarm_without_the_repository_stops_and_says_what_to_run(tmp_path, monkeypatch, root):
+    """Started by `docker stack deploy` with DEPLOY_ROOT unset, or pointing at a folder without the
+    production compose file: it stops at once with a message, rather than deploy from nowhere."""
+    client = SimpleNamespace(containers=FakeContainers({STACK_LABEL: STACK}))
+    monkeypatch.setattr(deployer.docker, "from_env", lambda: client)
+    settings = settings_for(tmp_path)
+    settings = DeploySettings(**{**settings.__dict__, "root": str(tmp_path / root) if root else ""})
+    with pytest.raises(SystemExit, match=re.escape("holds no docker-compose.prod.yml (run `make swarm`)")):
+        deployer.stack_of_this_container(settings)
