@@ -8,12 +8,15 @@ from gunicorn.reloader import reloader_engines
 from runtime.cpus import available_cpus, default_workers
 from runtime.environment import load_environment
 from serving.graceful_stop import drain_before_stopping
+from serving.one_write import send_headers_with_body
 from serving.protocol_errors import use_json_errors
 from serving.reload import SinceStartReloader
 
 # The same env files as the app, so GUNICORN_* can live in .env.d/ too.
 mode, settings = load_environment(os.environ)
 use_json_errors()
+# Headers and body in one system call, so a killed worker never leaves a response cut short.
+send_headers_with_body()
 
 
 def setting(name: str, default: str) -> str:
