@@ -7,6 +7,7 @@ from gunicorn.reloader import reloader_engines
 
 from runtime.cpus import available_cpus, default_workers
 from runtime.environment import load_environment
+from serving import metrics
 from serving.graceful_stop import drain_before_stopping
 from serving.one_write import send_headers_with_body
 from serving.protocol_errors import use_json_errors
@@ -75,6 +76,13 @@ reload_engine = "since-start"
 # Not with --reload, which must import the code afresh in each worker.
 preload_app = not reload
 
+# Prometheus metrics of every worker, summed by the master on their own port (serving/metrics.py;
+# empty: none). Set up here, before the app is imported: prometheus_client chooses its mode then.
+metrics_port = int(setting("METRICS_PORT", "0"))
+metrics_address = setting("METRICS_ADDRESS", "0.0.0.0")  # noqa: S104 - in its container; never published
+if metrics_port:
+    metrics.prepare(setting("METRICS_DIR", "/tmp/flask-stack-metrics"))  # noqa: S108 - a tmpfs in the containers
+
 # The app warns when the memory token store meets several workers; tell it how many there are.
 os.environ["GUNICORN_WORKERS"] = str(workers)
 
@@ -96,3 +104,11 @@ def post_fork(server: Any, worker: Any) -> None:  # gunicorn ships no types
 def when_ready(server: Any) -> None:
     if stop_drain_seconds > 0:
         drain_before_stopping(server, stop_drain_seconds)
+    if metrics_port:
+        metrics.serve(metrics_address, metrics_port)
+        server.log.info("metrics on http://%s:%d/metrics", metrics_address, metrics_port)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    if metrics_port:
+        metrics.forget(worker.pid)

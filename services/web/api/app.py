@@ -10,7 +10,7 @@ from flask import Flask, Response, request
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, database, mail, spa, token_store
+from . import cli, database, mail, metrics, spa, token_store
 from .auth import passwords, principal
 from .auth.jwt_callbacks import register_jwt_callbacks
 from .auth.routes import blp as auth_blueprint
@@ -56,6 +56,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(docs_blueprint)
     spa.init_app(app)
     register_error_handlers(app)
+    metrics.init_app(app)
     app.before_request(check_json_body)
     register_response_headers(app)
     cli.init_app(app)

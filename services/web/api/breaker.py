@@ -7,7 +7,8 @@ after ``failure_threshold`` consecutive failures the breaker *opens*: calls fail
 keep failing at once; the probe's success *closes* the breaker, its failure opens it again.
 
 One breaker per dependency per process (each gunicorn worker learns on its own; a fork starts from
-the parent's state, which is closed at start-up).
+the parent's state, which is closed at start-up). ``flask_stack_circuit_open`` (api/metrics.py) is
+1 while it is open in any worker.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+from . import metrics
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ class CircuitBreaker:
         self.clock = clock
         self._lock = threading.Lock()
         self._state = BreakerState.CLOSED
+        metrics.BREAKER_OPEN.labels(name).set(0)
         self._failures = 0
         self._opened_at = 0.0
         self._probing = False
@@ -135,6 +139,7 @@ class CircuitBreaker:
         with self._lock:
             if self._state is not BreakerState.CLOSED:
                 log.warning("%s: circuit closed, it answers again", self.name)
+                metrics.BREAKER_OPEN.labels(self.name).set(0)
             self._state = BreakerState.CLOSED
             self._failures = 0
             self._probing = False
@@ -147,3 +152,4 @@ class CircuitBreaker:
     def _open(self) -> None:
         self._state = BreakerState.OPEN
         self._opened_at = self.clock()
+        metrics.BREAKER_OPEN.labels(self.name).set(1)

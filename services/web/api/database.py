@@ -19,6 +19,7 @@ from sqlalchemy import Dialect, Engine, event
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from . import metrics
 from .breaker import CircuitBreaker, CircuitOpen
 from .extensions import db
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 def init_app(app: Flask) -> None:
     with app.app_context():
         breaker = guard_connections(db.engine, app.config["BREAKER_FAILURES"], app.config["BREAKER_RESET_SECONDS"])
+        metrics.watch_pool(db.engine)
     app.extensions.setdefault("breakers", {})["database"] = breaker
     # Registered after Flask-SQLAlchemy's, so it runs first and leaves nothing for that one to close.
     app.teardown_appcontext(close_session)

@@ -5,6 +5,7 @@ from flask_jwt_extended import get_jwt, get_jwt_request_location, jwt_required
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
+from .. import metrics
 from ..docs import BEARER_AUTH
 from ..errors import ApiError
 from ..extensions import db
@@ -63,7 +64,11 @@ def login(data: dict[str, Any]) -> Response | dict[str, Any]:
     """Exchange email and password for an access and a refresh token."""
     email, password = data["email"], data["password"]
     attempt = throttle.Attempt(email)
-    throttle.ensure_not_locked(attempt)
+    try:
+        throttle.ensure_not_locked(attempt)
+    except ApiError:
+        metrics.LOGINS.labels("throttled").inc()
+        raise
     user = User.by_email(email)
     if user is None:
         get_passwords().verify_dummy(password)  # same work as a real check: no timing oracle
@@ -72,6 +77,7 @@ def login(data: dict[str, Any]) -> Response | dict[str, Any]:
         verified = get_passwords().verify(user.password_hash, password) and user.is_active
     if user is None or not verified:
         throttle.record_failure(attempt)
+        metrics.LOGINS.labels("failed").inc()
         raise invalid_credentials()
     throttle.record_success(attempt)
     if current_app.config["REQUIRE_VERIFIED_EMAIL"] and not user.email_verified:
@@ -81,6 +87,7 @@ def login(data: dict[str, Any]) -> Response | dict[str, Any]:
         user.password_hash = get_passwords().hash(password)
         db.session.commit()
     pair = issue_token_pair(user.id, family=new_family(), version=current_version(user.id))
+    metrics.LOGINS.labels("ok").inc()
     return token_response(pair, in_cookie=data["refresh_cookie"])
 
 
@@ -97,6 +104,7 @@ def refresh() -> Response | dict[str, Any]:
     claims = get_jwt()
     from_cookie = get_jwt_request_location() == "cookies"
     if spend_refresh_token(claims) is Spend.REUSED:
+        metrics.REFRESH_REUSE.inc()
         raise token_errors.revoked("Refresh token was already used; the session has been revoked")
     pair = issue_token_pair(claims["sub"], family=claims["fam"], version=claims["ver"])
     return token_response(pair, in_cookie=from_cookie)

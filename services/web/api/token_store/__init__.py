@@ -11,12 +11,14 @@ answers 503: fail closed, never "not revoked". Every backend sits behind a circu
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
 from flask import Flask, current_app
 
+from .. import metrics
 from ..breaker import CircuitBreaker, CircuitOpen
 
 T = TypeVar("T")
@@ -79,35 +81,43 @@ class GuardedStore(TokenStore):
         self.breaker = breaker
         self.kind = inner.kind
 
-    def _call(self, operation: Callable[[], T]) -> T:
+    def _call(self, name: str, operation: Callable[[], T]) -> T:
+        """``operation`` through the breaker, timed and counted by ``name`` (api/metrics.py)."""
+        started = time.perf_counter()
         try:
             return self.breaker.call(operation)
         except CircuitOpen as refused:
+            metrics.STORE_ERRORS.labels(name).inc()
             raise StoreUnavailable(str(refused)) from refused
+        except StoreUnavailable:
+            metrics.STORE_ERRORS.labels(name).inc()
+            raise
+        finally:
+            metrics.STORE_LATENCY.labels(name).observe(time.perf_counter() - started)
 
     def get_many(self, keys: Sequence[str]) -> list[str | None]:
-        return self._call(lambda: self.inner.get_many(keys))
+        return self._call("get_many", lambda: self.inner.get_many(keys))
 
     def set_many(self, entries: Sequence[Entry]) -> None:
-        self._call(lambda: self.inner.set_many(entries))
+        self._call("set_many", lambda: self.inner.set_many(entries))
 
     def add(self, key: str, value: str, ttl: float) -> str | None:
-        return self._call(lambda: self.inner.add(key, value, ttl))
+        return self._call("add", lambda: self.inner.add(key, value, ttl))
 
     def incr(self, key: str, ttl: float | None = None) -> int:
-        return self._call(lambda: self.inner.incr(key, ttl))
+        return self._call("incr", lambda: self.inner.incr(key, ttl))
 
     def ttl(self, key: str) -> float | None:
-        return self._call(lambda: self.inner.ttl(key))
+        return self._call("ttl", lambda: self.inner.ttl(key))
 
     def delete(self, *keys: str) -> None:
-        self._call(lambda: self.inner.delete(*keys))
+        self._call("delete", lambda: self.inner.delete(*keys))
 
     def ping(self) -> None:
-        self._call(self.inner.ping)
+        self._call("ping", self.inner.ping)
 
     def prune(self) -> int:
-        return self._call(self.inner.prune)
+        return self._call("prune", self.inner.prune)
 
     def describe(self) -> str:
         return self.inner.describe()
