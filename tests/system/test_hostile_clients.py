@@ -51,9 +51,16 @@ def test_a_flood_of_sign_ins_from_one_address_leaves_everyone_else_signing_in(st
     try:
         time.sleep(3)  # the flood is on
         answers = []
+        waited_out = 0
         for _ in range(5):
             started = time.monotonic()
             response = api.login(email, PASSWORD)
+            if response.status_code == 503 and response.headers.get("Retry-After"):
+                # The hashing slots were all busy for PASSWORD_HASH_WAIT_SECONDS: the answer says when
+                # to come back, and a client that does so gets in.
+                waited_out += 1
+                time.sleep(float(response.headers["Retry-After"]))
+                response = api.login(email, PASSWORD)
             answers.append((response.status_code, time.monotonic() - started))
             time.sleep(1)
         assert attacker.wait(timeout=60)["StatusCode"] == 0, attacker.logs().decode()[-2000:]
