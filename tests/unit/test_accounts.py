@@ -205,3 +205,30 @@ def test_a_password_change_that_is_not_one_is_a_422(api, body, field):
     here = api.tokens("someone@example.com")
     response = api.post("/api/auth/password", json=body, headers={"Authorization": f"Bearer {here['access_token']}"})
     assert field in assert_error(response, 422, "validation_error")["details"]
+
+
+def test_with_the_token_store_down_an_account_change_fails_closed_and_changes_nothing(api, app, admin_token, signed_in):
+    """Disabling must revoke the user's tokens first: if the store cannot be reached, the answer is
+    503 and the account stays as it was, rather than a disabled user whose tokens still work."""
+    from api.token_store import StoreUnavailable
+
+    _tokens, someone = signed_in
+    store = app.extensions["token_store"]
+
+    def down(*_args, **_kwargs):
+        raise StoreUnavailable("down")
+
+    original = store.inner.incr
+    store.inner.incr = down
+    try:
+        with app.test_request_context():
+            from api.users.accounts import update_account
+
+            user = db.session.get(User, someone)
+            with pytest.raises(StoreUnavailable):
+                update_account(user, active=False)
+            db.session.rollback()
+    finally:
+        store.inner.incr = original
+    with app.app_context():
+        assert db.session.get(User, someone).is_active is True

@@ -189,3 +189,14 @@ def test_required_verification_refuses_sign_in_until_the_link_is_followed(mailin
 )
 def test_a_link_request_that_is_not_one_is_a_422(api, path, body, field):
     assert field in assert_error(api.post(path, json=body), 422, "validation_error")["details"]
+
+
+def test_a_mail_server_that_is_down_costs_the_request_nothing_and_is_logged(app_factory, caplog):
+    from harness.ports import free_port
+
+    app = app_factory(MAIL_SERVER="127.0.0.1", MAIL_PORT=str(free_port()))  # nothing listens there
+    api = Api(app.test_client())
+    with caplog.at_level("WARNING", logger="api.mail"):
+        assert api.register(SOMEONE).status_code == 201
+        assert app.extensions["mailer"].flush(timeout=15)
+    assert any("not sent" in record.getMessage() for record in caplog.records)
