@@ -162,6 +162,16 @@ certificates: ## The certificate nginx is given: names, issuer, serial, end
 certificate: ## Check now: obtain, or renew when due (FORCE=1 renews now); nginx serves a new one within seconds
 	$(COMPOSE_PROD) exec -T acme certificates check $(if $(FORCE),--force)
 
+##@ Monitoring (the production stack's metrics in Prometheus, profile monitoring; README "Monitoring")
+.PHONY: monitoring
+monitoring: docker-ready ## Start Prometheus (and nginx's exporter) beside the production stack; print its URL
+	@test -f $(PROD_ENV) || { echo "$(PROD_ENV) is missing: run 'make secrets' and review it"; exit 1; }
+	@compose/scripts/monitoring-images.sh
+	$(call say,starting Prometheus beside the production stack (project $(PROD_PROJECT)))
+	$(COMPOSE_PROD) --profile monitoring up -d --wait prometheus nginx-exporter
+	@port=$${PROMETHEUS_PORT:-$$(sed -n 's/^PROMETHEUS_PORT=//p' .env $(PROD_ENV) 2>/dev/null | tail -n1)}; \
+	  printf '\n  Prometheus: http://127.0.0.1:%s (targets: /targets, alerts: /alerts)\n\n' "$${port:-9090}"
+
 ##@ Docker Swarm (the production stack on a swarm; see docs/scaling.md)
 .PHONY: swarm swarm-deploy swarm-down swarm-ps registry registry-down
 SWARM := STACK=$(PROD_PROJECT) PROD_ENV_FILE=$(PROD_ENV) EXTRA_COMPOSE_FILES="$(EXTRA_COMPOSE_FILES)" compose/scripts/swarm.sh

@@ -105,7 +105,7 @@ def when_ready(server: Any) -> None:
     if stop_drain_seconds > 0:
         drain_before_stopping(server, stop_drain_seconds)
     if metrics_port:
-        metrics.serve(metrics_address, metrics_port)
+        metrics.serve(metrics_address, metrics_port, bind)
         server.log.info("metrics on http://%s:%d/metrics", metrics_address, metrics_port)
 
 

@@ -4,24 +4,11 @@ master serves the sum over every worker, on its own port; counts move with the r
 from __future__ import annotations
 
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 from test_two_processes import start_gunicorn
 
 from contract import Api
 from harness.ports import free_port
-
-
-def scrape(port: int) -> dict[tuple[str, frozenset], float]:
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def sample(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
+from scraped_metrics import sample, scrape
 
 
 def test_the_master_serves_every_workers_counts(app, settings, tmp_path):
@@ -32,7 +19,8 @@ def test_the_master_serves_every_workers_counts(app, settings, tmp_path):
     )
     try:
         healthz = {"method": "GET", "route": "/api/healthz", "status": "200"}
-        before = scrape(port)
+        metrics = f"http://127.0.0.1:{port}/metrics"
+        before = scrape(metrics)
         for _ in range(30):
             # A new connection each time, so the requests spread over the workers.
             response = requests.get(f"{base}/api/healthz", timeout=10, headers={"Connection": "close"})
@@ -40,7 +28,7 @@ def test_the_master_serves_every_workers_counts(app, settings, tmp_path):
         api = Api(requests.Session(), base)
         api.tokens("metrics@example.com")
         assert api.login("metrics@example.com", "not the password").status_code == 401
-        after = scrape(port)
+        after = scrape(metrics)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -52,5 +40,7 @@ def test_the_master_serves_every_workers_counts(app, settings, tmp_path):
     assert sample(after, "flask_stack_logins_total", outcome="ok") == 1
     assert sample(after, "flask_stack_logins_total", outcome="failed") == 1
     assert sample(after, "flask_stack_http_requests_in_flight") == 0
+    # The master asked a worker for /api/readyz as it answered the scrape.
+    assert sample(after, "flask_stack_ready") == 1
     assert sample(after, "flask_stack_circuit_open", breaker="token store") == 0
     assert sample(after, "flask_stack_token_store_seconds_count", operation="get_many") >= 1

@@ -1,20 +1,27 @@
-"""docker-compose.prod.yml for real: secrets from `make-secrets.sh`, hardened containers, HTTPS.
-Its own project and ports, so it runs beside the dev stack."""
+"""docker-compose.prod.yml for real: secrets from `make-secrets.sh`, hardened containers, HTTPS,
+push-to-deploy's receiver (profile hook), and Prometheus beside it all (`make monitoring`). Its own
+project and ports, so it runs beside the dev stack."""
 
 import json
+import time
 
 import docker
 import pytest
 import requests
 
+from harness.paths import REPO_ROOT
+from harness.polling import until
+from harness.ports import free_port
 from harness.stacks import ProductionStack, output
 
 PROJECT = "flask-stack-prodtest"
+PROMETHEUS_PORT = free_port()
 
 
 @pytest.fixture(scope="module")
 def production(compose_ready, tmp_path_factory):
-    with ProductionStack(PROJECT, tmp_path_factory.mktemp("prod")) as stack:
+    settings = {"COMPOSE_PROFILES": "hook", "PROMETHEUS_PORT": str(PROMETHEUS_PORT)}
+    with ProductionStack(PROJECT, tmp_path_factory.mktemp("prod"), settings=settings) as stack:
         yield stack
 
 
@@ -148,9 +155,10 @@ def test_each_service_gets_only_its_own_secrets_and_none_in_its_environment(prod
 
 
 def test_gunicorn_is_reachable_from_nginx_alone(production):
-    """X-Forwarded-For is believed from the one hop in front: only nginx shares a network with web."""
+    """X-Forwarded-For is believed from the one hop in front: only nginx shares a network with web
+    (and Prometheus, on one of its own, when the monitoring profile runs)."""
     networks = set(production.container("web").attrs["NetworkSettings"]["Networks"])
-    assert networks == {f"{PROJECT}_edge", f"{PROJECT}_backend"}
+    assert networks == {f"{PROJECT}_edge", f"{PROJECT}_backend", f"{PROJECT}_metrics-web"}
     members = {c.name for c in docker.from_env().networks.get(f"{PROJECT}_edge").containers}
     assert {name.split("-")[-2] for name in members} == {"nginx", "web"}, members
     assert docker.from_env().networks.get(f"{PROJECT}_backend").attrs["Internal"] is True
@@ -159,8 +167,8 @@ def test_gunicorn_is_reachable_from_nginx_alone(production):
 def test_the_hook_receiver_is_not_on_webs_network(production):
     config = production.compose("--profile", "hook", "config", "--format", "json", check=True)
     services = json.loads(config.stdout)["services"]
-    assert set(services["hook"]["networks"]) == {"hooks"}
-    assert "hooks" not in services["web"]["networks"]
+    assert set(services["hook"]["networks"]) == {"hooks", "metrics"}
+    assert not set(services["hook"]["networks"]) & set(services["web"]["networks"])
 
 
 def test_operations_commands_work_in_the_image_as_the_readme_shows(production):
@@ -192,3 +200,86 @@ def test_production_refuses_example_secrets(production):
     assert "FLASK_SECRET_KEY is an example value" in output
     assert "JWT_SECRET_KEY is shorter than 32 bytes" in output
     assert "POSTGRES_PASSWORD is missing" in output
+
+
+# --- monitoring (`make monitoring`; README "Monitoring") ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prometheus(production) -> str:
+    started = production.make("monitoring")
+    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-3000:]
+    url = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+    assert f"Prometheus: {url}" in started.stdout
+    return url
+
+
+def query(prometheus: str, promql: str) -> list[dict]:
+    response = requests.get(f"{prometheus}/api/v1/query", params={"query": promql}, timeout=10)
+    response.raise_for_status()
+    return list(response.json()["data"]["result"])
+
+
+def scalar(prometheus: str, promql: str) -> float | None:
+    result = query(prometheus, promql)
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_prometheus_scrapes_every_service_and_sees_each_up(prometheus):
+    expected = {"prometheus", "web", "hook", "nginx", "backup"}  # acme runs only with its profile
+
+    def targets() -> dict[str, str]:
+        active = requests.get(f"{prometheus}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+        return {target["labels"]["job"]: target["health"] for target in active}
+
+    def all_up() -> dict[str, str] | None:
+        found = targets()
+        return found if set(found) == expected and set(found.values()) == {"up"} else None
+
+    assert until(all_up, 90, 2), targets()
+    rules = requests.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    assert {rule["name"] for group in rules for rule in group["rules"]} >= {"HighErrorRatio", "BackupTooOld"}
+    assert {rule["health"] for group in rules for rule in group["rules"]} == {"ok"}
+
+
+def test_requests_readiness_deploys_and_backups_reach_prometheus(production, prometheus):
+    healthz = 'sum(flask_stack_http_requests_total{route="/api/healthz", status="200"})'
+    until(lambda: scalar(prometheus, healthz) is not None, 60, 2)
+    before = scalar(prometheus, healthz) or 0.0
+    for _ in range(20):
+        assert get(production, "/api/healthz").status_code == 200
+    assert until(lambda: (scalar(prometheus, healthz) or 0) >= before + 20, 60, 2), scalar(prometheus, healthz)
+    assert scalar(prometheus, "min(flask_stack_ready)") == 1
+    assert (scalar(prometheus, "sum(nginx_connections_accepted)") or 0) > 0
+    assert scalar(prometheus, 'sum(flask_stack_deploys_total{outcome="failed"})') == 0
+
+    taken = production.make("backup")
+    assert taken.returncode == 0, taken.stderr[-2000:]
+    newest = "max(flask_stack_backup_last_success_timestamp_seconds)"
+    assert until(lambda: scalar(prometheus, newest), 60, 2), "the backup never reached Prometheus"
+    assert abs((scalar(prometheus, newest) or 0) - time.time()) < 600
+
+
+def test_metrics_ports_are_not_published_and_prometheus_only_on_loopback(production, prometheus):
+    for service in ["web", "hook", "backup", "nginx-exporter"]:
+        ports = production.container(service).attrs["NetworkSettings"]["Ports"] or {}
+        assert not any(ports.values()), service
+    published = production.container("prometheus").attrs["NetworkSettings"]["Ports"]["9090/tcp"]
+    assert {binding["HostIp"] for binding in published} == {"127.0.0.1"}
+    # Through the edge /metrics is the SPA's (a client route), never the app's metrics.
+    assert "flask_stack_" not in get(production, "/metrics").text
+    members = {c.name.split("-")[-2] for c in docker.from_env().networks.get(f"{PROJECT}_metrics-web").containers}
+    assert members == {"web", "prometheus"}
+
+
+def test_the_alert_rules_pass_their_tests(prometheus):
+    """promtool (from the Prometheus image the profile runs) on compose/monitoring/alerts.test.yml."""
+    images = dict(line.split("=", 1) for line in (REPO_ROOT / ".env").read_text().splitlines() if "=" in line)
+    result = docker.from_env().containers.run(
+        images["PROMETHEUS_IMAGE"],
+        ["test", "rules", "/rules/alerts.test.yml"],
+        entrypoint="promtool",
+        volumes={str(REPO_ROOT / "compose/monitoring"): {"bind": "/rules", "mode": "ro"}},
+        remove=True,
+    )
+    assert b"SUCCESS" in result

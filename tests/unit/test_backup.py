@@ -90,3 +90,27 @@ def test_the_copy_command_gets_the_dump_and_its_checksum_where_it_says_or_last()
         *both,
         "host:dir/",
     ]
+
+
+def test_the_newest_backup_and_the_last_attempt_are_metrics(tmp_path):
+    from prometheus_client import CollectorRegistry
+
+    from backup.__main__ import record_status
+    from backup.metrics import BackupCollector
+
+    settings = Settings.from_environ({"BACKUP_DIR": str(tmp_path), "BACKUP_STATUS_FILE": str(tmp_path / "status")})
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(BackupCollector(settings))
+    value = registry.get_sample_value
+    assert value("flask_stack_backups") == 0
+    assert value("flask_stack_backup_last_success_timestamp_seconds") is None  # an alert sees it absent
+    assert value("flask_stack_backup_last_attempt_ok") is None
+    (tmp_path / "app-20261201T000000Z.dump").write_bytes(b"x" * 10)
+    (tmp_path / "app-20261202T000000Z.dump").write_bytes(b"x" * 42)
+    record_status(settings, True, "app-20261202T000000Z.dump")
+    assert value("flask_stack_backups") == 2
+    assert value("flask_stack_backup_last_success_timestamp_seconds") == datetime(2026, 12, 2, tzinfo=UTC).timestamp()
+    assert value("flask_stack_backup_last_size_bytes") == 42
+    assert value("flask_stack_backup_last_attempt_ok") == 1
+    record_status(settings, False, "pg_dump exited with 1")
+    assert value("flask_stack_backup_last_attempt_ok") == 0

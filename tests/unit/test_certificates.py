@@ -185,3 +185,25 @@ def test_the_service_waits_until_the_edge_serves_its_challenge_folder(tmp_path, 
     # An edge that serves another folder never shows the probe.
     elsewhere = settings_for(tmp_path, ACME_EDGE_URL=edge, ACME_WEBROOT_DIR=str(tmp_path / "elsewhere"))
     assert not wait_for_edge(elsewhere, timeout=0.5, interval=0.1)
+
+
+def test_the_served_certificates_end_and_the_last_check_are_metrics(tmp_path):
+    from prometheus_client import CollectorRegistry
+
+    from certificates.metrics import CertificateCollector
+
+    settings = settings_for(tmp_path)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CertificateCollector(settings))
+    ends = "flask_stack_certificate_not_after_timestamp_seconds"
+    assert registry.get_sample_value("flask_stack_certificate_last_check_ok") is None
+    assert not [s for m in registry.collect() for s in m.samples if s.name == ends]  # none yet
+    settings.certs_dir.mkdir()
+    install(lineage_with(tmp_path, ["example.org", "www.example.org"], days=20), settings.certs_dir, NOW)
+    record_status(settings, True, "1f")
+    served = read_certificate(live(settings.certs_dir) / "fullchain.pem")
+    labels = {"names": "example.org,www.example.org", "issuer": "Test CA"}
+    assert registry.get_sample_value(ends, labels) == served.not_after.timestamp()
+    assert registry.get_sample_value("flask_stack_certificate_last_check_ok") == 1
+    record_status(settings, False, "certbot exited with 1")
+    assert registry.get_sample_value("flask_stack_certificate_last_check_ok") == 0

@@ -113,3 +113,23 @@ def test_database_connections_in_use_return_to_the_pool(api):
     before = value("flask_stack_db_connections_in_use")
     api.register("pool@example.com")
     assert value("flask_stack_db_connections_in_use") == before
+
+
+@pytest.mark.parametrize(("status", "ready"), [(200, 1), (503, 0), (None, 0)])
+def test_readiness_is_what_readyz_answers(status, ready):
+    """The master's readiness gauge: 1 only for a 200; a 503 or nothing listening is 0."""
+    from prometheus_client import CollectorRegistry
+
+    from http_inbox import HttpInbox
+    from serving.metrics import ReadinessCollector
+
+    readyz = HttpInbox(status=status or 200)
+    if status is None:
+        readyz.close()  # nothing listens there now: refused
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ReadinessCollector(f"{readyz.url}/api/readyz", timeout=2))
+    try:
+        assert registry.get_sample_value("flask_stack_ready") == ready
+    finally:
+        if status is not None:
+            readyz.close()

@@ -50,6 +50,16 @@ def test_compose_files_and_dockerfiles_default_to_the_official_images():
         assert f"ARG {name}={official[name]}" in (REPO_ROOT / dockerfile).read_text(), dockerfile
 
 
+def test_the_monitoring_profile_defaults_to_the_images_its_script_chooses_first():
+    """compose/scripts/monitoring-images.sh tries the official images before building stand-ins."""
+    script = (REPO_ROOT / "compose/scripts/monitoring-images.sh").read_text()
+    chosen = dict(re.findall(r'"([A-Z_]+_IMAGE) (\S+) \S+"', script))
+    assert set(chosen) == {"PROMETHEUS_IMAGE", "NGINX_EXPORTER_IMAGE"}
+    text = (REPO_ROOT / "docker-compose.prod.yml").read_text()
+    for name, official in chosen.items():
+        assert f"${{{name}:-{official}}}" in text, name
+
+
 def test_no_dockerfile_pulls_a_syntax_frontend():
     for dockerfile in REPO_ROOT.glob("**/Dockerfile"):
         assert not re.search(r"^\s*#\s*syntax=", dockerfile.read_text(), re.MULTILINE | re.IGNORECASE), dockerfile

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from .certbot import CertificateError, run_certbot
 from .edge import wait_for_edge
-from .installed import Certificate, install, live, read_certificate
+from .installed import Certificate, install, live, read_certificate, served
 from .settings import ConfigError, Settings
 
 log = logging.getLogger("acme")
@@ -29,11 +29,6 @@ log = logging.getLogger("acme")
 def record_status(settings: Settings, ok: bool, detail: str) -> None:
     status = {"ok": ok, "at": datetime.now(UTC).isoformat(timespec="seconds"), "detail": detail}
     settings.status_file.write_text(json.dumps(status))
-
-
-def served(settings: Settings) -> Certificate | None:
-    chain = live(settings.certs_dir) / "fullchain.pem"
-    return read_certificate(chain) if chain.exists() else None
 
 
 def check(settings: Settings, force: bool = False) -> Certificate:
@@ -62,6 +57,10 @@ def serve(settings: Settings) -> None:
         settings.server,
         settings.check_hours,
     )
+    if settings.metrics_port:
+        from .metrics import serve as serve_metrics  # prometheus_client: the service's, not the commands'
+
+        serve_metrics(settings)
     wait_for_edge(settings)
     while True:
         try:
@@ -80,7 +79,7 @@ def healthy(settings: Settings) -> tuple[bool, str]:
         status = {"ok": True, "detail": "no check yet"}
     if not status.get("ok"):
         return False, f"the last check failed: {status.get('detail')}"
-    certificate = served(settings)
+    certificate = served(settings.certs_dir)
     if certificate and certificate.days_left(datetime.now(UTC)) <= settings.warn_days:
         return False, f"the certificate ends in {certificate.days_left(datetime.now(UTC)):.1f} days"
     return True, "ok"
@@ -96,7 +95,7 @@ def main(argv: list[str]) -> int:
         elif command == "check" and args in ([], ["--force"]):
             print(check(settings, force=bool(args)).describe(datetime.now(UTC)))
         elif command == "status":
-            certificate = served(settings)
+            certificate = served(settings.certs_dir)
             print(
                 certificate.describe(datetime.now(UTC))
                 if certificate

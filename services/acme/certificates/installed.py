@@ -60,6 +60,12 @@ def live(certs_dir: Path) -> Path:
     return certs_dir / "live"
 
 
+def served(certs_dir: Path) -> Certificate | None:
+    """The certificate nginx is given, if there is one yet."""
+    chain = live(certs_dir) / "fullchain.pem"
+    return read_certificate(chain) if chain.exists() else None
+
+
 def _write(path: Path, content: bytes, mode: int) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(descriptor, "wb") as file:

@@ -19,10 +19,10 @@ class ConfigError(ValueError):
     """A setting is wrong; the message names it."""
 
 
-def _whole(environ: Mapping[str, str], name: str, default: int) -> int:
+def _whole(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = environ.get(name) or str(default)
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{name}={raw!r}: a whole number of at least 1")
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ConfigError(f"{name}={raw!r}: a whole number of at least {minimum}")
     return int(raw)
 
 
@@ -58,6 +58,8 @@ class Settings:
     # A certificate this close to its end makes the service unhealthy (renewal is due 30 days before).
     warn_days: int
     status_file: Path
+    # Prometheus metrics (certificates/metrics.py) on this port; 0: none.
+    metrics_port: int = 0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,4 +82,5 @@ class Settings:
             webroot=Path(environ.get("ACME_WEBROOT_DIR") or "/var/www/acme"),
             warn_days=_whole(environ, "ACME_WARN_DAYS", 14),
             status_file=Path(environ.get("ACME_STATUS_FILE") or "/tmp/acme-status.json"),  # noqa: S108 - a tmpfs
+            metrics_port=_whole(environ, "ACME_METRICS_PORT", 0, minimum=0),
         )

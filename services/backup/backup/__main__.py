@@ -51,6 +51,10 @@ def back_up(settings: Settings, manual: bool = False) -> Dump:
 
 def serve(settings: Settings) -> None:
     log.info("backups of %s into %s, schedule %s", settings.database, settings.directory, settings.schedule_text)
+    if settings.metrics_port:
+        from .metrics import serve as serve_metrics  # prometheus_client: the service's, not the commands'
+
+        serve_metrics(settings)
     while True:
         due = settings.schedule.next_after(datetime.now(UTC))
         log.info("next backup at %s", due.isoformat(timespec="seconds"))

@@ -36,6 +36,8 @@ class Settings:
     copy_command: str
     database: str
     status_file: Path
+    # Prometheus metrics (backup/metrics.py) on this port; 0: none.
+    metrics_port: int
     # libpq's settings for pg_dump, pg_restore and psql (PGHOST, PGUSER, PGPASSWORD...).
     libpq: dict[str, str]
 
@@ -64,6 +66,7 @@ class Settings:
             copy_command=environ.get("BACKUP_COPY_COMMAND") or "",
             database=database,
             status_file=Path(environ.get("BACKUP_STATUS_FILE") or "/tmp/backup-status.json"),  # noqa: S108 - a tmpfs
+            metrics_port=_count(environ, "BACKUP_METRICS_PORT", 0, minimum=0),
             libpq={
                 "PATH": environ.get("PATH", "/usr/bin:/bin"),
                 "PGHOST": environ.get("PGHOST") or "db",

@@ -378,6 +378,29 @@ class Ledger:
         kept = {current_sha} | {row["sha"] for row in recent}
         return sorted({row["sha"] for row in built} - kept)
 
+    # --- metrics --------------------------------------------------------------------------------
+
+    def finished_deploys(self) -> list[sqlite3.Row]:
+        """How every deploy that ended ended: its status, when, and how long it ran (None for one
+        that never started: skipped or refused before the deployer took it)."""
+        with self.reading() as connection:
+            return connection.execute(
+                "SELECT status, finished_at, finished_at - started_at AS duration FROM deploys "
+                "WHERE status NOT IN ('queued', 'running')"
+            ).fetchall()
+
+    def waiting_and_running(self) -> tuple[int, int]:
+        with self.reading() as connection:
+            queued, running = connection.execute(
+                "SELECT COALESCE(SUM(status = 'queued'), 0), COALESCE(SUM(status = 'running'), 0) FROM deploys"
+            ).fetchone()
+        return int(queued), int(running)
+
+    def delivery_outcomes(self) -> dict[str, int]:
+        with self.reading() as connection:
+            rows = connection.execute("SELECT outcome, COUNT(*) FROM deliveries GROUP BY outcome").fetchall()
+        return dict(rows)
+
     # --- status ---------------------------------------------------------------------------------
 
     def status(self, recent: int = 20) -> dict[str, Any]:

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 
 def prepare(directory: str) -> None:
@@ -20,13 +26,35 @@ def prepare(directory: str) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
-def serve(address: str, port: int) -> None:
-    """In the master: answer scrapes with the sum over every worker, on a thread of its own."""
+def serve(address: str, port: int, app_bind: str) -> None:
+    """In the master: answer scrapes with the sum over every worker, on a thread of its own, and
+    with whether the app is ready, asked of its own ``/api/readyz`` through a worker (the master
+    has no database or Redis connection, and the workers' answer is the one that counts)."""
     from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client leaves it untyped
+    if not app_bind.startswith("unix:"):
+        registry.register(ReadinessCollector(f"http://127.0.0.1:{app_bind.rpartition(':')[2]}/api/readyz"))
     start_http_server(port, addr=address, registry=registry)
+
+
+class ReadinessCollector:
+    """``flask_stack_ready``: 1 when ``/api/readyz`` answers 200 within the time, else 0."""
+
+    def __init__(self, url: str, timeout: float = 5.0):
+        self.url = url
+        self.timeout = timeout
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as response:  # noqa: S310 - our own loopback URL
+                ready = response.status == 200
+        except (OSError, ValueError):  # refused, timed out, or 503 (HTTPError is an OSError)
+            ready = False
+        yield GaugeMetricFamily("flask_stack_ready", "1 when the app answers /api/readyz with 200", value=int(ready))
 
 
 def forget(pid: int) -> None:
