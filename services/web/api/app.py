@@ -10,7 +10,7 @@ from flask import Flask, Response, request
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, database, mail, metrics, spa, token_store
+from . import cli, database, mail, metrics, spa, telemetry, token_store
 from .auth import passwords, principal
 from .auth.jwt_callbacks import register_jwt_callbacks
 from .auth.routes import blp as auth_blueprint
@@ -39,6 +39,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep "code" before "message", as the contract does
     mail.init_app(app)  # before logging: error e-mails go through it
     configure_logging(app)
+    telemetry.init_app(app)
 
     db.init_app(app)
     database.init_app(app)

@@ -235,6 +235,12 @@ class Config:
 
         self.GUNICORN_WORKERS = s.integer("GUNICORN_WORKERS", 1)
 
+        # Optional error reporting and tracing, off unless set (api/telemetry.py).
+        self.SENTRY_DSN = s.secret("SENTRY_DSN")
+        self.SENTRY_TRACES_SAMPLE_RATE = s.number("SENTRY_TRACES_SAMPLE_RATE", 0)
+        self.OTEL_EXPORTER_OTLP_ENDPOINT = s.text("OTEL_EXPORTER_OTLP_ENDPOINT")
+        self.OTEL_SERVICE_NAME = s.text("OTEL_SERVICE_NAME", "flask-stack-web")
+
         # flask-smorest: the spec lives under /api; the docs page is our own (local assets, no inline script).
         self.API_TITLE = "flask-stack API"
         self.API_VERSION = self.APP_VERSION
