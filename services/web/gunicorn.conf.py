@@ -109,6 +109,13 @@ def when_ready(server: Any) -> None:
         server.log.info("metrics on http://%s:%d/metrics", metrics_address, metrics_port)
 
 
+def worker_exit(server: Any, worker: Any) -> None:
+    """The worker's access lines still queued are written before it goes (serving/access_log.py)."""
+    close_access_log = getattr(worker.log, "close_access_log", None)
+    if close_access_log is not None:
+        close_access_log()
+
+
 def child_exit(server: Any, worker: Any) -> None:
     if metrics_port:
         metrics.forget(worker.pid)

@@ -227,3 +227,29 @@ def test_development_responses_carry_the_no_cache_headers(app_factory):
 
 def test_api_responses_are_not_stored_by_caches(client):
     assert client.get("/api/healthz").headers["Cache-Control"] == "no-store"
+
+
+def test_a_stopping_worker_writes_every_access_line_still_queued():
+    """The access log's writer thread may lag behind the requests; closing it writes the rest."""
+    import time
+
+    from gunicorn.config import Config
+
+    from serving.access_log import JsonAccessLogger
+
+    written: list[str] = []
+
+    class SlowHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            time.sleep(0.01)  # a slow pipe
+            written.append(record.getMessage())
+
+    access = JsonAccessLogger(Config())
+    access.access_log.handlers = [SlowHandler()]
+    writer = access.writer()
+    for n in range(30):
+        writer.entries.put({"request_id": f"r{n}"})
+    assert len(written) < 30  # still queued: the request threads did not wait for the writes
+    access.close_access_log()
+    assert [json.loads(line)["request_id"] for line in written] == [f"r{n}" for n in range(30)]
+    assert not writer.thread.is_alive()
