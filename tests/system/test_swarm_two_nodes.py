@@ -204,6 +204,8 @@ def test_a_rolling_update_across_the_two_nodes_fails_no_request(two_nodes):
     assert until(lambda: stack.converged(2), timeout=180), stack.swarm("ps").stdout
     record(REPORT, "rolling update across two nodes", {**traffic.summary(), "roll_seconds": round(rolled_in, 1)})
     assert traffic.failures == [], traffic.failures[:5]
+    update = docker.from_env().services.get(f"{PROJECT}_web").attrs["UpdateStatus"]
+    assert update["State"] == "completed", update
     assert stack.instances(2).isdisjoint(before)  # every task replaced
     # (Where the new tasks run is Swarm's choice: it spreads by the tasks present when it places
     # one, the old ones included, so after a start-first update both may be on one node.)
