@@ -176,3 +176,20 @@ def test_every_layer_uses_the_same_code_for_a_status():
     assert len(pages) >= 14
     for page in pages:
         assert json.loads(page.read_text())["error"]["code"] == CODE_FOR_STATUS[int(page.stem)], page.name
+
+
+def test_the_app_keeps_no_cookie_session(app_factory):
+    """Tokens are the state: a request gets a null session, which refuses to be written, and no
+    Set-Cookie for a session ever leaves."""
+    from flask import session
+
+    app = app_factory()
+
+    @app.get("/api/session-write")
+    def write():
+        session["x"] = 1
+        return {}
+
+    response = app.test_client().get("/api/session-write")
+    assert response.status_code == 500
+    assert "Set-Cookie" not in response.headers

@@ -133,3 +133,12 @@ def test_readiness_is_what_readyz_answers(status, ready):
     finally:
         if status is not None:
             readyz.close()
+
+
+def test_a_made_up_method_is_counted_as_other(client):
+    """A series per method name a client invents would grow without end."""
+    with Counted("flask_stack_http_requests_total", method="other", route="unmatched", status="405") as other:
+        response = client.open("/api/healthz", method="BREW")
+    assert response.status_code == 405
+    assert other.delta == 1
+    assert value("flask_stack_http_requests_total", method="BREW", route="unmatched", status="405") == 0

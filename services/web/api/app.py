@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
+from flask.sessions import SessionInterface
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -31,10 +33,42 @@ DEVELOPMENT_NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate", 
 log = logging.getLogger(__name__)
 
 
+class NoCookieSession(SessionInterface):
+    """Nothing here keeps state in Flask's signed cookie (tokens are the state): opening one would
+    build a signing serializer for every request. Flask then gives each request a null session,
+    which refuses to be written."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: object, response: Response) -> None:
+        return None
+
+
+class ApiFlask(Flask):
+    """Flask for this JSON API: no cookie session, and each hook and view asked only once whether
+    it is a coroutine (Flask asks again on every request, for every one of them)."""
+
+    session_interface = NoCookieSession()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._sync[func]
+        except KeyError:
+            sync = self._sync[func] = super().ensure_sync(func)
+            return sync
+        except TypeError:  # an unhashable callable: not remembered
+            return super().ensure_sync(func)
+
+
 def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     """Build the app for the mode the environment names; ``overrides`` win over the environment."""
     config = load_config(overrides)
-    app = Flask(__name__.split(".")[0], static_folder=None)
+    app = ApiFlask(__name__.split(".")[0], static_folder=None)
     app.config.from_object(config)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep "code" before "message", as the contract does
     mail.init_app(app)  # before logging: error e-mails go through it

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from logging.handlers import SysLogHandler
@@ -75,7 +75,8 @@ def configure_logging(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+        # 32 random hex digits, as uuid4().hex was, without building a UUID on every request.
+        g.request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else os.urandom(16).hex()
 
     @app.after_request
     def echo_request_id(response: Response) -> Response:

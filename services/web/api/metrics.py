@@ -12,7 +12,9 @@ client sent, so a scan of made-up URLs adds one series ("unmatched"), not thousa
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 
 from flask import Flask, Response, g, request
 from prometheus_client import Counter, Gauge, Histogram
@@ -53,6 +55,11 @@ REFRESH_REUSE = Counter(
 )
 
 
+# A client may send any method name: the label takes these, the rest are "other" (a series per
+# made-up name would grow without end).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def route_label() -> str:
     return request.url_rule.rule if request.url_rule is not None else "unmatched"
 
@@ -66,10 +73,19 @@ def start_timer() -> None:
 def count_response(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     if started is not None:
-        route = route_label()
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        method = request.method if request.method in METHODS else "other"
+        count, observe = series_of(method, route_label(), response.status_code)
+        count()
+        observe(time.perf_counter() - started)
     return response
+
+
+@functools.cache
+def series_of(method: str, route: str, status: int) -> tuple[Callable[[], None], Callable[[float], None]]:
+    """The request counter and latency histogram of one method, route rule and status, looked up
+    once: labels() takes a lock and builds a key on every call. Routes are rules, not paths, so
+    the combinations are few."""
+    return REQUESTS.labels(method, route, str(status)).inc, LATENCY.labels(method, route).observe
 
 
 def end_request(_error: BaseException | None) -> None:
