@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import urllib3
 
@@ -31,6 +33,26 @@ from bench.sweep import render_sweep, sweep
 from harness.paths import REPO_ROOT
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # the stack's temporary certificate
+
+
+HISTORY_KEPT = 10
+
+
+def remember(path: Path, results: dict[str, Any]) -> list[dict[str, Any]]:
+    """This run's ratios after the earlier runs' (the last HISTORY_KEPT): the report shows how far
+    the last three runs are apart, which is how far one run can be trusted."""
+    history = json.loads(path.read_text()) if path.exists() else []
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT)
+    history.append(
+        {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "commit": commit.stdout.strip() or "unknown",
+            "ratios": {key: pair["ratio_median"] for key, pair in results["pairs"].items()},
+        }
+    )
+    history = history[-HISTORY_KEPT:]
+    path.write_text(json.dumps(history, indent=2) + "\n")
+    return history
 
 
 def main() -> None:
@@ -74,6 +96,7 @@ def main() -> None:
     results["wall_seconds"] = round(time.monotonic() - started)
     results["command"] = " ".join(["python -m bench", *sys.argv[1:]])
     args.report.parent.mkdir(exist_ok=True)
+    results["history"] = remember(args.report.with_name("benchmarks-history.json"), results)
     args.report.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
     args.report.write_text(render(results))
     log(f"wrote {args.report} in {results['wall_seconds']} s")

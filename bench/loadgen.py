@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.stack import log, run
+from bench.stack import LOADGEN_CPU, log, run
 from harness.paths import REPO_ROOT
 
 WRK_SCRIPT = REPO_ROOT / "bench" / "wrk.lua"
-LOADGEN_CPU = os.environ.get("BENCH_LOADGEN_CPU", "0")
 FIXED_RATE_CAP = 2000  # requests/s
 SETTLE_SECONDS = 3
+# Each scenario runs this long, unmeasured, before its first round: pools fill, code paths warm.
+WARMUP_SECONDS = 2
 CONNECTIONS = 64
 
 
@@ -136,6 +137,8 @@ def rounds_of(steps: list[Step], rounds: int, seconds: float) -> tuple[dict[str,
     side, so drift on a shared machine hits both. Returns the runs by key, and the background runs."""
     runs: dict[str, list[Run]] = {step.key: [] for step in steps}
     background_runs: list[Run] = []
+    for step in steps:
+        wrk(step.scenario, WARMUP_SECONDS)
     for number in range(rounds):
         for step in steps:
             if step.during is None:

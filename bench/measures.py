@@ -19,9 +19,20 @@ import docker
 import requests
 from docker.models.containers import Container
 
-from bench.loadgen import FIXED_RATE_CAP, Run, Scenario, Step, oha_binary, oha_fixed_rate, rounds_of, wrk, wrk_version
+from bench.loadgen import (
+    FIXED_RATE_CAP,
+    WARMUP_SECONDS,
+    Run,
+    Scenario,
+    Step,
+    oha_binary,
+    oha_fixed_rate,
+    rounds_of,
+    wrk,
+    wrk_version,
+)
 from bench.profile import profile_protected
-from bench.stack import PASSWORD, BenchStack, log, run
+from bench.stack import LOADGEN_CPU, PASSWORD, BenchStack, log, run
 from harness.stacks import memory_mib, output
 
 
@@ -147,8 +158,8 @@ def versions(stack: BenchStack) -> dict[str, Any]:
 
 
 def image_tag(container: Container) -> str:
-    image = container.image
-    return image.tags[0] if image is not None and image.tags else "untagged"
+    """The image as the stack names it (an image may carry other tags too, a registry's)."""
+    return str(container.attrs["Config"]["Image"])
 
 
 def machine() -> dict[str, Any]:
@@ -171,23 +182,33 @@ def machine() -> dict[str, Any]:
 
 
 def measure(stack: BenchStack, rounds: int, seconds: float) -> dict[str, Any]:
-    index = requests.get(stack.https + "/", verify=False, timeout=10).text
+    edge_url, nginx = stack.edge, stack.address("nginx")
+    index = requests.get(edge_url + "/", verify=False, timeout=10).text
     favicon = re.search(r'href="(/assets/favicon\.[0-9a-f]+\.svg)"', index)  # the smallest hashed asset
     if favicon is None:
         raise SystemExit("the SPA's index names no hashed favicon: is the SPA built?")
     asset = favicon[1]
-    asset_bytes = len(requests.get(stack.https + asset, verify=False, timeout=10).content)
+    asset_bytes = len(requests.get(edge_url + asset, verify=False, timeout=10).content)
     token = stack.login("bench@bench.example")["access_token"]
+    bearer = (f"Authorization: Bearer {token}",)
     body = json.dumps({"email": "bench@bench.example", "password": PASSWORD})
     s = {
-        "ceiling": Scenario("nginx fixed 200 (HTTPS)", f"{stack.https}/edge-health"),
-        "ceiling_http": Scenario("nginx fixed 200 (plain HTTP)", f"http://localhost:{stack.http_port}/edge-health"),
-        "asset": Scenario(f"small hashed asset ({asset_bytes} B)", f"{stack.https}{asset}"),
-        "index": Scenario("index.html", f"{stack.https}/"),
-        "bare": Scenario("bare API through nginx", f"{stack.https}/api/healthz"),
+        "ceiling": Scenario("nginx fixed 200 (HTTPS)", f"{edge_url}/edge-health"),
+        "ceiling_http": Scenario("nginx fixed 200 (plain HTTP)", f"http://{nginx}:8080/edge-health"),
+        "asset": Scenario(f"small hashed asset ({asset_bytes} B)", f"{edge_url}{asset}"),
+        "index": Scenario("index.html", f"{edge_url}/"),
+        "bare": Scenario("bare API through nginx (HTTPS)", f"{edge_url}/api/healthz"),
+        "bare_plain": Scenario("bare API through nginx (plain HTTP)", f"http://{nginx}:8090/api/healthz"),
         "bare_direct": Scenario("bare API on gunicorn", f"{stack.direct}/api/healthz"),
-        "protected": Scenario(
-            "protected API through nginx", f"{stack.https}/api/users/me", headers=(f"Authorization: Bearer {token}",)
+        "hello": Scenario(
+            "hello-world Flask on the same gunicorn settings", f"http://{stack.address('hello')}:8000/api/healthz"
+        ),
+        "protected": Scenario("protected API through nginx (HTTPS)", f"{edge_url}/api/users/me", headers=bearer),
+        "protected_direct": Scenario("protected API on gunicorn", f"{stack.direct}/api/users/me", headers=bearer),
+        "protected_nometrics": Scenario(
+            "protected API on gunicorn, metrics off",
+            f"http://{stack.address('web-nometrics')}:8000/api/users/me",
+            headers=bearer,
         ),
         "login": Scenario(
             "login on gunicorn",
@@ -199,11 +220,13 @@ def measure(stack: BenchStack, rounds: int, seconds: float) -> dict[str, Any]:
         ),
     }
     results: dict[str, Any] = {"machine": machine(), "versions": versions(stack), "rounds": rounds, "seconds": seconds}
+    results["method"] = {
+        "loadgen_cpu": LOADGEN_CPU,
+        "warmup_seconds": WARMUP_SECONDS,
+        "addresses": "container addresses on the edge network (no published port, no docker-proxy)",
+    }
     results["memory_idle"] = memory(stack)
     results["containers_idle_mib"] = all_container_memory(stack)
-    log("warming up")
-    for scenario in (s["bare"], s["protected"], s["asset"]):
-        wrk(scenario, 2)
 
     log("the edge: hashed asset, index.html, nginx's fixed 200 over HTTPS and plain HTTP")
     edge, _ = rounds_of(
@@ -216,19 +239,35 @@ def measure(stack: BenchStack, rounds: int, seconds: float) -> dict[str, Any]:
         rounds,
         seconds,
     )
-    log("the API: bare through nginx, bare on gunicorn, protected through nginx, bare during a login flood")
+    log("the app on gunicorn: bare, the hello-world ceiling, protected, protected with metrics off")
+    app, _ = rounds_of(
+        [
+            Step("bare_direct", s["bare_direct"]),
+            Step("hello", s["hello"]),
+            Step("protected_direct", s["protected_direct"]),
+            Step("protected_nometrics", s["protected_nometrics"]),
+        ],
+        rounds,
+        seconds,
+    )
+    log("the API through nginx: bare over HTTPS and plain HTTP, on gunicorn, protected, during a login flood")
     api, floods = rounds_of(
         [
             Step("bare", s["bare"]),
-            Step("bare_direct", s["bare_direct"]),
+            Step("bare_plain", s["bare_plain"]),
+            Step("bare_direct_edge", s["bare_direct"]),
             Step("protected", s["protected"]),
             Step("bare_flood", s["bare"], during=s["login"]),
         ],
         rounds,
         seconds,
     )
-    runs = {**edge, **api}
-    names = {**{key: sc.name for key, sc in s.items()}, "bare_flood": "bare API through nginx during a login flood"}
+    runs = {**edge, **app, **api}
+    names = {
+        **{key: sc.name for key, sc in s.items()},
+        "bare_flood": "bare API through nginx during a login flood",
+        "bare_direct_edge": "bare API on gunicorn",
+    }
     results["pairs"] = {key: paired(runs, names, a, b) for key, (a, b) in PAIRS.items()}
     results["runs"] = {key: runs_summary(names[key], measured) for key, measured in runs.items()}
     results["login_flood"] = {"login_rps": statistics.median(r.rps for r in floods)}
@@ -239,7 +278,7 @@ def measure(stack: BenchStack, rounds: int, seconds: float) -> dict[str, Any]:
 
     log("tail latency at a fixed rate (oha, latency-corrected)")
     results["fixed_rate"] = {}
-    for key in ("ceiling", "asset", "bare", "protected"):
+    for key in ("ceiling", "asset", "bare", "protected", "protected_direct"):
         # Half of what wrk measured, but no more than one oha thread drives with TLS, or the tail
         # measured would be the load generator's.
         rate = min(FIXED_RATE_CAP, max(50, int(statistics.median(r.rps for r in runs[key]) * 0.5)))
@@ -290,10 +329,14 @@ def paired(runs: dict[str, list[Run]], names: dict[str, str], a: str, b: str) ->
 
 # The ratios reported, each A ÷ B from runs in the same rounds.
 PAIRS = {
+    "protected_vs_bare_direct": ("protected_direct", "bare_direct"),
+    "bare_vs_hello": ("bare_direct", "hello"),
+    "metrics_on_vs_off": ("protected_direct", "protected_nometrics"),
+    "nginx_vs_direct": ("bare", "bare_direct_edge"),
+    "nginx_plain_vs_direct": ("bare_plain", "bare_direct_edge"),
     "protected_vs_bare": ("protected", "bare"),
-    "nginx_vs_direct": ("bare", "bare_direct"),
-    "static_vs_ceiling": ("asset", "ceiling"),
     "bare_during_login_flood": ("bare_flood", "bare"),
+    "static_vs_ceiling": ("asset", "ceiling"),
     "index_vs_ceiling": ("index", "ceiling"),
     "https_vs_http": ("ceiling", "ceiling_http"),
 }

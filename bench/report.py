@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
-from bench.loadgen import CONNECTIONS, LOADGEN_CPU
+from bench.loadgen import CONNECTIONS
+from bench.stack import LOADGEN_CPU
 
+# Each ratio reported (bench/measures.py's PAIRS), its title, and the least it should be (None: reported only).
 TARGETS = [
+    ("protected_vs_bare_direct", "Protected ÷ bare API, both straight to gunicorn", 0.50),
+    ("bare_vs_hello", "Bare API ÷ a hello-world Flask app, same gunicorn settings", 0.90),
+    ("metrics_on_vs_off", "Protected API with metrics ÷ without, on gunicorn", 0.95),
+    ("nginx_vs_direct", "Bare API through nginx over HTTPS ÷ straight to gunicorn", 0.85),
+    ("nginx_plain_vs_direct", "Bare API through nginx over plain HTTP ÷ straight to gunicorn", None),
     ("protected_vs_bare", "Protected ÷ bare API, both through nginx", 0.50),
-    ("nginx_vs_direct", "Bare API through nginx ÷ directly on gunicorn", 0.85),
     ("static_vs_ceiling", "Hashed asset ÷ nginx's fixed-200 ceiling", 0.90),
     ("bare_during_login_flood", "Bare API during a login flood ÷ alone", 0.50),
     ("index_vs_ceiling", "index.html ÷ nginx's fixed-200 ceiling", None),
     ("https_vs_http", "HTTPS ÷ plain HTTP (nginx fixed 200, kept-alive connections)", None),
 ]
+
+
+STABLE = 0.10  # a goal ratio of three runs in a row is within this share of their median
+
+
+def stability(history: list[dict[str, Any]]) -> list[str]:
+    """How far apart the last three runs' goal ratios are (docs/benchmarks-history.json)."""
+    last = history[-3:]
+    lines = ["", "## Run to run", ""]
+    if len(last) < 3:
+        return [*lines, f"{len(last)} run(s) recorded so far: three are compared once there are three.", ""]
+    runs = ", ".join(f"{run['at']} at {run['commit']}" for run in last)
+    lines += [
+        f"The goal ratios of the last three runs ({runs}): each should stay within ±{STABLE:.0%} of their median.",
+        "",
+        "| ratio | runs | median | farthest from it | within ±10 % |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for key, title, goal in TARGETS:
+        values = [run["ratios"].get(key) for run in last]
+        if goal is None or None in values:
+            continue
+        middle = statistics.median(values)
+        spread = max(abs(value - middle) for value in values) / middle
+        lines.append(
+            f"| {title} | {' · '.join(f'{value:.2f}' for value in values)} | {middle:.2f} | {spread:.1%} |"
+            f" {'yes' if spread <= STABLE else '**no**'} |"
+        )
+    return lines
 
 
 def render(r: dict[str, Any]) -> str:
@@ -44,6 +80,7 @@ def render(r: dict[str, Any]) -> str:
             f"| {title} | {f'≥ {goal:.2f}' if goal else 'reported'} | {p['ratio_median']:.2f} |"
             f" {p['ratio_min']:.2f}–{p['ratio_max']:.2f} | {met} |"
         )
+    lines += stability(r.get("history", []))
     lines += [
         "",
         "## Throughput (wrk)",

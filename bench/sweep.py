@@ -6,9 +6,9 @@ import statistics
 import time
 from typing import Any
 
-from bench.loadgen import CONNECTIONS, LOADGEN_CPU, Run, Scenario, wrk
+from bench.loadgen import CONNECTIONS, Run, Scenario, wrk
 from bench.measures import machine, memory
-from bench.stack import BenchStack, log
+from bench.stack import LOADGEN_CPU, BenchStack, log
 
 # gunicorn configurations the sweep compares: (worker class, workers, threads).
 SWEEP = [("sync", 5, 1), ("gthread", 2, 4), ("gthread", 3, 4), ("gthread", 5, 4), ("gthread", 5, 8), ("gthread", 8, 2)]

@@ -97,6 +97,8 @@ def post_fork(server: Any, worker: Any) -> None:  # gunicorn ships no types
     from api.extensions import db
 
     app = server.app.wsgi()
+    if "sqlalchemy" not in getattr(app, "extensions", {}):
+        return  # another app on these settings (make bench's hello-world ceiling)
     with app.app_context():
         db.engine.dispose(close=False)
 
