@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,14 @@ from typing import Any
 
 from bench.loadgen import Scenario, wrk
 from bench.stack import BenchStack
+
+
+def framework_cost(stack: BenchStack) -> dict[str, Any]:
+    """bench/framework_cost.py in the web container: a bare request's cost in the app itself, next
+    to a hello-world Flask view's, and where the difference goes."""
+    code = (Path(__file__).with_name("framework_cost.py")).read_text()
+    found: dict[str, Any] = json.loads(stack.python_in_web(code).strip().splitlines()[-1])
+    return found
 
 
 def profile_protected(stack: BenchStack, scenario: Scenario, seconds: int) -> dict[str, Any]:

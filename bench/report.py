@@ -52,6 +52,36 @@ def stability(history: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def framework_section(cost: dict[str, Any] | None) -> list[str]:
+    """What the bare ÷ hello-world ratio is made of, from bench/framework_cost.py."""
+    if not cost:
+        return []
+    return [
+        "",
+        "## What a bare request costs in the app (in-process, no gunicorn)",
+        "",
+        f"`GET /api/healthz` through the whole app: **{cost['bare_us']:.0f} µs** of CPU; the same answer from a"
+        f" hello-world Flask view: **{cost['hello_us']:.0f} µs** (the best of three runs of 2,000 calls each, in the"
+        " web container). What the app does beyond the view: a request id, its metrics, security and cache headers,"
+        " the JSON-body check, and flask-smorest's response schema. Where the extra self time is, by package"
+        " (cProfile, which slows everything in proportion):",
+        "",
+        "| where | extra µs per request (profiled) |",
+        "| --- | --- |",
+        *[f"| {name} | {us:.1f} |" for name, us in cost["extra_us_by_owner"]],
+        "",
+        "Taken out of the path so far (issue 16): the access log's write (a queue and one writer thread per"
+        " worker: logging had been a quarter of the busy samples), Flask's cookie session (a signing serializer"
+        " built per request, for a session nothing uses), Flask asking every hook on every request whether it is a"
+        " coroutine, a UUID object per request id, and the metrics' label lookups (159 µs to 97 µs per bare"
+        " request, measured this way outside the container). What is left is werkzeug's request and header"
+        " objects, the metrics themselves (values in files the workers share, so the master can sum them), the"
+        " response schema, and the request id and headers every answer carries: removing those would remove"
+        " features. Throughput shows less of it than the CPU time does (see the metrics on ÷ off ratio), as"
+        " gunicorn's own work per request is the larger part.",
+    ]
+
+
 def render(r: dict[str, Any]) -> str:
     m, v = r["machine"], r["versions"]
     lines = [
@@ -168,6 +198,7 @@ def render(r: dict[str, Any]) -> str:
         "| --- | --- |",
         *[f"| {name} | {share}% |" for name, share in r["profile"]["by_package"]],
     ]
+    lines += framework_section(r.get("framework_cost"))
     lines += [
         "",
         "## Reproduce",
