@@ -26,7 +26,8 @@ def setting(name: str, default: str) -> str:
 
 development = mode == "development"
 
-bind = setting("GUNICORN_BIND", "0.0.0.0:8000")
+# PORT: what Heroku-style platforms give the web process (the Procfile).
+bind = setting("GUNICORN_BIND", f"0.0.0.0:{setting('PORT', '8000')}")
 # CPUs + 1, capped at 8: `make bench-sweep` (docs/benchmarks-workers.md) measured 3 gthread workers on 2
 # cores as fast as 5 (the 2 x cores + 1 rule), with a shorter tail and 25 MiB less memory. The CPUs
 # are the container's quota, not the host's cores.

@@ -127,9 +127,12 @@ def test_postgres_parts_make_a_quoted_url():
     assert config.SQLALCHEMY_DATABASE_URI == f"postgresql+psycopg2://app:p%40ss%3Aw%2Frd{STRONG}@db:6543/my%20db"
 
 
-def test_database_url_wins_and_old_scheme_is_rewritten():
-    config = production(DATABASE_URL=f"postgres://u:{STRONG}@elsewhere/x")
-    assert config.SQLALCHEMY_DATABASE_URI == f"postgresql://u:{STRONG}@elsewhere/x"
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+psycopg2"])
+def test_database_url_wins_and_gets_the_driver_we_install(scheme):
+    """A platform's postgres:// (or a driverless postgresql://) URL means psycopg2, which the image
+    has: SQLAlchemy's default driver (psycopg 3 since 2.1) is not installed."""
+    config = production(DATABASE_URL=f"{scheme}://u:{STRONG}@elsewhere/x")
+    assert config.SQLALCHEMY_DATABASE_URI == f"postgresql+psycopg2://u:{STRONG}@elsewhere/x"
 
 
 def test_redis_parts_make_a_url():

@@ -87,9 +87,11 @@ class EnvReader:
 def database_url(settings: EnvReader) -> str | None:
     url = settings.text("DATABASE_URL")
     if url:
-        # Heroku-style URLs say postgres://, which SQLAlchemy 2 no longer accepts.
-        if url.startswith("postgres://"):
-            url = "postgresql://" + url[len("postgres://") :]
+        # Heroku-style URLs say postgres://, which SQLAlchemy 2 no longer accepts, and a URL without a
+        # driver would get SQLAlchemy's default one (psycopg 3 since 2.1), not the psycopg2 we install.
+        for bare in ("postgres://", "postgresql://"):
+            if url.startswith(bare):
+                url = "postgresql+psycopg2://" + url[len(bare) :]
         return url
     host = settings.text("POSTGRES_HOST")
     if not host:
