@@ -74,8 +74,9 @@ reload = setting("GUNICORN_RELOAD", "true" if development else "false").lower() 
 reloader_engines["since-start"] = SinceStartReloader
 reload_engine = "since-start"
 # Load the app once in the master and fork it: less memory, and a config error stops the start.
-# Not with --reload, which must import the code afresh in each worker.
-preload_app = not reload
+# Not with --reload, which must import the code afresh in each worker, nor with GUNICORN_PRELOAD=false
+# (the systemd unit), so that a reload (HUP) loads the release the `current` symlink points at.
+preload_app = setting("GUNICORN_PRELOAD", "false" if reload else "true").lower() == "true"
 
 # Prometheus metrics of every worker, summed by the master on their own port (serving/metrics.py;
 # empty: none). Set up here, before the app is imported: prometheus_client chooses its mode then.

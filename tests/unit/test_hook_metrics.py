@@ -8,22 +8,13 @@ import time
 
 import pytest
 from prometheus_client import CollectorRegistry
+from test_hook_ledger import REF, A, B, C
 
 from harness.ports import free_port
 from hook.ledger import Ledger
 from hook.metrics import LedgerCollector, serve
 from hook.settings import HookSettings
 from scraped_metrics import sample, scrape
-
-A, B, C = "a" * 40, "b" * 40, "c" * 40
-REF = "refs/heads/main"
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    ledger = Ledger(str(tmp_path / "hook.sqlite"))
-    ledger.create()
-    return ledger
 
 
 def registry_for(ledger: Ledger, heartbeat) -> CollectorRegistry:
