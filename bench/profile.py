@@ -66,7 +66,16 @@ STEPS = {
     "serializing the response (flask-smorest, marshmallow)": "ResponseMixin.response.<locals>.decorator",
     "gunicorn reading and parsing the request": "ThreadWorker.handle (gunicorn/workers/gthread.py",
 }
-IDLE = ("_worker (concurrent/futures/thread.py", "EpollSelector.select", "Arbiter.", "wait_for_signals")
+# Leaf frames of a thread waiting: for work, for a signal, or (the access log's writer, the metrics
+# server) for something to write or answer.
+IDLE = (
+    "_worker (concurrent/futures/thread.py",
+    "EpollSelector.select",
+    "PollSelector.select",
+    "Arbiter.",
+    "wait_for_signals",
+    "AccessLogWriter.write (serving/access_log.py",
+)
 
 
 def attribute(lines: list[str]) -> dict[str, Any]:
