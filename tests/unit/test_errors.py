@@ -193,3 +193,25 @@ def test_the_app_keeps_no_cookie_session(app_factory):
     response = app.test_client().get("/api/session-write")
     assert response.status_code == 500
     assert "Set-Cookie" not in response.headers
+
+
+def test_a_hook_that_cannot_be_remembered_still_runs(app_factory):
+    """Hooks are asked once whether they are coroutines and the answer kept by the hook; one that
+    cannot be a dictionary key (an object with __eq__ and no __hash__) is simply asked each time."""
+    app = app_factory()
+    calls: list[str] = []
+
+    class Unhashable:
+        __hash__ = None  # type: ignore[assignment]
+
+        def __eq__(self, other: object) -> bool:
+            return self is other
+
+        def __call__(self) -> None:
+            calls.append("before")
+
+    app.before_request(Unhashable())
+    client = app.test_client()
+    assert client.get("/api/healthz").status_code == 200
+    assert client.get("/api/healthz").status_code == 200
+    assert calls == ["before", "before"]
