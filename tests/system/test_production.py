@@ -9,6 +9,7 @@ import docker
 import pytest
 import requests
 
+from docker_env import base_image
 from harness.paths import REPO_ROOT
 from harness.polling import until
 from harness.ports import free_port
@@ -274,9 +275,8 @@ def test_metrics_ports_are_not_published_and_prometheus_only_on_loopback(product
 
 def test_the_alert_rules_pass_their_tests(prometheus):
     """promtool (from the Prometheus image the profile runs) on compose/monitoring/alerts.test.yml."""
-    images = dict(line.split("=", 1) for line in (REPO_ROOT / ".env").read_text().splitlines() if "=" in line)
     result = docker.from_env().containers.run(
-        images["PROMETHEUS_IMAGE"],
+        base_image("PROMETHEUS_IMAGE"),
         ["test", "rules", "/rules/alerts.test.yml"],
         entrypoint="promtool",
         volumes={str(REPO_ROOT / "compose/monitoring"): {"bind": "/rules", "mode": "ro"}},

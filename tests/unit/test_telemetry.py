@@ -67,3 +67,33 @@ def test_each_request_is_a_span_sent_to_the_collector(app_factory, inbox):
     assert [span.name for span in spans] == ["GET /api/healthz"]
     resource = {a.key: a.value.string_value for a in request.resource_spans[0].resource.attributes}
     assert resource["service.name"] == "flask-stack-web"
+
+
+def test_a_telemetry_backend_that_is_down_costs_the_request_nothing(app_factory, monkeypatch):
+    """Sentry's ingest and the collector refuse connections: the client still gets its answers (the
+    JSON 500 too), at once; the SDKs send from threads of their own and drop what they cannot."""
+    import time
+
+    import sentry_sdk
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")  # the exporter's retries end sooner at shutdown
+    down = HttpInbox()
+    down.close()  # nothing listens there now
+    app = app_factory(
+        SENTRY_DSN=f"http://publickey@{down.url.removeprefix('http://')}/42", OTEL_EXPORTER_OTLP_ENDPOINT=down.url
+    )
+    try:
+
+        @app.get("/api/boom")
+        def boom():
+            raise RuntimeError("boom while Sentry is down")
+
+        client = app.test_client()
+        started = time.monotonic()
+        assert client.get("/api/healthz").status_code == 200
+        assert client.get("/api/boom").get_json()["error"]["code"] == "internal_error"
+        assert time.monotonic() - started < 2
+        app.extensions["tracer_provider"].shutdown()  # its export fails and is logged, not raised
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.get_global_scope().set_client(None)
