@@ -153,13 +153,15 @@ class Step:
 
 def rounds_of(steps: list[Step], rounds: int, seconds: float) -> tuple[dict[str, list[Run]], list[Run]]:
     """Every step in turn, ``rounds`` times: scenarios compared with each other were measured side by
-    side, so drift on a shared machine hits both. Returns the runs by key, and the background runs."""
+    side, so drift on a shared machine hits both. Every other round runs the steps in reverse order,
+    so a machine that warms up or slows down through a round favours neither side of a pair.
+    Returns the runs by key, and the background runs."""
     runs: dict[str, list[Run]] = {step.key: [] for step in steps}
     background_runs: list[Run] = []
     for step in steps:
         wrk(step.scenario, WARMUP_SECONDS)
     for number in range(rounds):
-        for step in steps:
+        for step in steps if number % 2 == 0 else reversed(steps):
             if step.during is None:
                 runs[step.key].append(wrk(step.scenario, seconds))
                 continue

@@ -88,7 +88,8 @@ def render(r: dict[str, Any]) -> str:
         "# Benchmarks",
         "",
         f"Written by `make bench` ({r['command']}, {r['wall_seconds']} s). Every ratio is the median of {r['rounds']}"
-        f" paired runs (A then B, {r['seconds']:g} s each, {CONNECTIONS} connections, wrk pinned to CPU {LOADGEN_CPU}),"
+        f" paired runs ({r.get('edge_rounds', r['rounds'])} for nginx alone; A then B, B then A in the next round,"
+        f" {r['seconds']:g} s each, {CONNECTIONS} connections, wrk pinned to CPU {LOADGEN_CPU}),"
         " measured side by side in one run on the production compose stack.",
         "",
         f"**Machine**: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']},"
