@@ -52,10 +52,13 @@ def wrk(scenario: Scenario, seconds: float) -> Run:
     share out a run's connections as they happen to accept them, and one that holds more than its
     share makes that run slower (straight to gunicorn, runs of one scenario differed by half). Over
     several independent shares the figure is their average."""
-    parts = [wrk_once(scenario, max(1.0, seconds / SPLITS)) for _ in range(SPLITS)]
+    each = max(1.0, seconds / SPLITS)
+    parts = [wrk_once(scenario, each) for _ in range(SPLITS)]
     requests = sum(part.requests for part in parts)
+    # A part that got no answer at all (a login flood on a busy machine) lasted its full length.
+    elapsed = sum(part.requests / part.rps if part.rps else each for part in parts)
     return Run(
-        requests / sum(part.requests / part.rps for part in parts),
+        requests / elapsed,
         statistics.median(part.p50_ms for part in parts),
         max(part.p99_ms for part in parts),
         requests,
