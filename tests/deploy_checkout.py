@@ -41,6 +41,42 @@ def git(cwd, *args, check=True) -> str:
     return result.stdout.strip()
 
 
+def set_version(source: Path, version: str) -> None:
+    """The app's version in the source clone (healthz tells it: which release answered)."""
+    path = source / VERSION_FILE
+    text = path.read_text()
+    current = next(line for line in text.splitlines() if line.startswith("__version__"))
+    path.write_text(text.replace(current, f'__version__ = "{version}"'))
+
+
+def commit_and_push(source: Path, origin: Path, message: str) -> str:
+    """Commit what changed in the source clone and push it to main on ``origin``; its id."""
+    git(source, "commit", "-q", "--allow-empty", "-am", message)
+    git(source, "push", "-q", str(origin), "HEAD:refs/heads/main")
+    return git(source, "rev-parse", "HEAD")
+
+
+def send_event(
+    url: str, secret: str, payload: dict, verify: str | bool = True, event="push", delivery=None, session=None
+) -> requests.Response:
+    """A GitHub webhook delivery, signed with ``secret`` as GitHub signs it (through ``session``,
+    when given, with its certificate checks)."""
+    body = json.dumps(payload).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(secret.encode(), body),
+    }
+    if session is not None:
+        return session.post(url, data=body, headers=headers, timeout=10)
+    return requests.post(url, data=body, headers=headers, verify=verify, timeout=10)
+
+
+def push_payload(sha: str) -> dict:
+    return {"ref": "refs/heads/main", "after": sha, "deleted": False, "repository": {"full_name": REPOSITORY}}
+
+
 class DeployCheckout:
     """The deploy checkout, its stack (project ``project``), the stand-in for GitHub, and a source
     clone that pushes."""
@@ -72,30 +108,17 @@ class DeployCheckout:
         (what an earlier test committed, a broken health check say, does not carry over)."""
         git(self.source, "checkout", "-q", self.baseline_sha, "--", VERSION_FILE, HEALTH_FILE)
         if version:
-            path = self.source / VERSION_FILE
-            text = path.read_text()
-            current = next(line for line in text.splitlines() if line.startswith("__version__"))
-            path.write_text(text.replace(current, f'__version__ = "{version}"'))
+            set_version(self.source, version)
         if edit:
             edit(self.source)
-        git(self.source, "commit", "-q", "--allow-empty", "-am", message)
-        git(self.source, "push", "-q", str(self.origin), "HEAD:refs/heads/main")
-        return git(self.source, "rev-parse", "HEAD")
+        return commit_and_push(self.source, self.origin, message)
 
     def send(self, payload: dict, event="push", delivery=None, secret=None) -> requests.Response:
-        body = json.dumps(payload).encode()
-        signature = sign((secret or self.secrets["HOOK_SECRET"]).encode(), body)
-        headers = {
-            "Content-Type": "application/json",
-            "X-GitHub-Event": event,
-            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
-            "X-Hub-Signature-256": signature,
-        }
-        return requests.post(self.https + "/hooks/github", data=body, headers=headers, verify=self.ca_file, timeout=10)
+        secret = secret or self.secrets["HOOK_SECRET"]
+        return send_event(self.https + "/hooks/github", secret, payload, self.ca_file, event, delivery)
 
     def push_event(self, sha: str, **kwargs) -> requests.Response:
-        payload = {"ref": "refs/heads/main", "after": sha, "deleted": False, "repository": {"full_name": REPOSITORY}}
-        return self.send(payload, **kwargs)
+        return self.send(push_payload(sha), **kwargs)
 
     def hooks_get(self, path: str) -> dict:
         response = requests.get(

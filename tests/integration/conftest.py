@@ -3,9 +3,13 @@ stand-ins as .env selects. Each test gets its own database and its own Redis key
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 import sqlalchemy
 
 from api import create_app
@@ -112,3 +116,29 @@ def app(settings):
 @pytest.fixture
 def api(app):
     return Api(app.test_client())
+
+
+@pytest.fixture
+def platform_urls(postgres, redis_server, empty_database) -> Iterator[tuple[str, str]]:
+    """A database and a Redis user as a platform provisions them: users of their own with long
+    random passwords (production refuses short ones), given as postgres:// and redis:// URLs."""
+    name, password = f"platform_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(32)
+    database = urlsplit(empty_database).path.lstrip("/")
+    admin = sqlalchemy.create_engine(
+        postgres_url(postgres, "app"), isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool
+    )
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'"))
+        connection.execute(sqlalchemy.text(f'ALTER DATABASE "{database}" OWNER TO {name}'))
+    host, port = "127.0.0.1", redis_server.get_exposed_port(6379)
+    store = redis.Redis(host=host, port=int(port))
+    store.acl_setuser(name, enabled=True, passwords=[f"+{password}"], keys=["*"], commands=["+@all"])
+    pg_port = postgres.get_exposed_port(5432)
+    yield f"postgres://{name}:{password}@127.0.0.1:{pg_port}/{database}", f"redis://{name}:{password}@{host}:{port}/0"
+    store.acl_deluser(name)
+    store.close()
+    with admin.connect() as connection:
+        # Its tables are the role's: the database goes first (empty_database drops it if it is there).
+        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        connection.execute(sqlalchemy.text(f"DROP ROLE {name}"))
+    admin.dispose()

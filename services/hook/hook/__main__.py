@@ -59,6 +59,7 @@ def rollback(settings: HookSettings, ledger: Ledger, args: list[str]) -> int:
         print(f"hook: {args[0]!r} is not a commit in {root}", file=sys.stderr)
         return 2
     sha = resolved.stdout.strip()
+    ledger.create()  # before the receiver ever ran: deploy/install-host.sh queues the first release
     decision = ledger.enqueue(hook.id, sha, hook.ref, kind="rollback")
     print(json.dumps({"status": decision.outcome, "reason": decision.reason, "deploy_id": decision.deploy_id}))
     return 0 if decision.outcome in {"accepted", "skipped"} else 1

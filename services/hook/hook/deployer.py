@@ -30,6 +30,24 @@ and rolls its update back when a new task fails (compose/swarm.yml); the deploye
   ROLL     roll      web's image changed (`docker service update --image`), the update followed to
                      its end; Swarm's own rollback is the switch back
   SETTLE   record, prune as above
+
+On a host without Docker (deploy/systemd, DEPLOY_TARGET=systemd; the layout in hook/host.py) the
+live release keeps serving from `current` until the switch:
+
+  PREPARE  fetch     as above
+           unpack    the commit's tree into a release directory of its own (kept: a rollback)
+           venv      its virtualenv from the pinned requirements (made once per set of pins)
+           migrate   `flask deploy` with the API's settings
+           check     the release's own gunicorn, on a private socket, must answer /api/readyz
+    A failure here removes the new release; `current` never moved.
+  SWITCH   switch    `current` to the new release; gunicorn reloaded (HUP: new workers, the old
+                     finish their requests), or restarted when its master's own code changed
+           verify    every answer comes from the new commit, then /api/readyz for
+                     DEPLOY_VERIFY_SECONDS (fewer than DEPLOY_VERIFY_MAX_5XX failures)
+    A failure here switches back: `current` to the old release, gunicorn told again.
+  SETTLE   record    as above (the ancestry; the live release is `current`)
+           prune     releases beyond DEPLOY_KEEP_RELEASES (never the live or the previous one),
+                     and virtualenvs no release uses
 """
 
 from __future__ import annotations
@@ -48,6 +66,7 @@ from typing import Generic, Protocol, TypeVar
 import docker
 
 from .hooks import Hook
+from .host import HostStack
 from .ledger import COMMIT_ID, Ledger, StepLog
 from .logs import configure_logging
 from .repository import Repository
@@ -63,6 +82,12 @@ SETTLE = ("drain", "record", "prune")
 SWARM_PREPARE = ("fetch", "checkout", "build", "push")
 SWARM_SWITCH = ("roll",)
 SWARM_SETTLE = ("record", "prune")
+# On a host without Docker.
+HOST_PREPARE = ("fetch", "unpack", "venv", "migrate", "check")
+HOST_SWITCH = ("switch", "verify")
+HOST_SETTLE = ("record", "prune")
+# Answers in a row from the new commit that show every worker has it (the old finish and go).
+SETTLED_ANSWERS = 5
 # A hook with a command of its own instead of the built-in deploy.
 COMMAND = ("fetch", "checkout", "command")
 
@@ -401,7 +426,133 @@ class SwarmDeployment(Release[SwarmStack]):
                 step_log.write(self.stack.remove_image(name))
 
 
-def deploy_one(ledger: Ledger, deploy: sqlite3.Row, settings: HookSettings, stack: Stack | SwarmStack) -> Result:
+class HostDeployment(Release[HostStack]):
+    """A deploy on a host without Docker: a release beside the live one, checked on a socket of its
+    own, then `current` switched and gunicorn told (the host phases at the top)."""
+
+    prepare, switch_phase, settle = HOST_PREPARE, HOST_SWITCH, HOST_SETTLE
+
+    def begin(self) -> None:
+        self.old = self.stack.live_release()
+        self.unpacked = False  # this deploy made the release directory (a rollback finds it made)
+        self.switched = False
+
+    def until(self, predicate: Callable[[], bool], timeout: float, poll: float = 0.2) -> bool:
+        deadline = self.clock() + timeout
+        while not predicate():
+            if self.clock() >= deadline:
+                return False
+            self.sleep(poll)
+        return True
+
+    def undo_prepare(self) -> list[str]:
+        with self.ledger.step(self.deploy["id"], "undo") as step_log:
+            if self.unpacked:
+                self.stack.remove_release(self.sha)
+                undone = f"removed release {self.sha[:12]}"
+            elif self.stack.release(self.sha).is_dir():
+                undone = f"release {self.sha[:12]} was made by an earlier deploy: kept"
+            else:
+                undone = "no release was made"
+            live = f"`current` never left {self.old.name[:12]}" if self.old else "nothing served before"
+            step_log.write(f"{undone}; {live}")
+        return [undone, live]
+
+    def switch_back(self, failure: StepFailed) -> Result:
+        if not self.switched:
+            return Result("failed", f"{failure}; `current` was not switched")
+        if self.old is None:
+            return Result("failed", f"{failure}; nothing served before, so the new version stays")
+        old = self.old.name
+        try:
+            with self.ledger.step(self.deploy["id"], "switch back") as step_log:
+                restart = self.stack.needs_restart(self.stack.release(self.sha), self.old)
+                self.stack.point_current_at(old)
+                step_log.write(f"current -> releases/{old}")
+                self.stack.tell_gunicorn(step_log, restart)
+                self.wait_for_revision(step_log, old)
+        except Exception as error:  # noqa: BLE001 - reported as it is
+            return Result("failed", f"{failure}; could not switch back to {old[:12]} ({error})")
+        return Result("rolled_back", f"{failure}; switched back to {old[:12]}")
+
+    def wait_for_revision(self, step_log: StepLog, sha: str) -> None:
+        answers: list[tuple[int, str]] = []
+
+        def settled() -> bool:
+            status, body = self.stack.web.get("/api/healthz")
+            answers.append((status, str(body.get("revision", ""))))
+            return answers[-SETTLED_ANSWERS:] == [(200, sha)] * SETTLED_ANSWERS
+
+        if not self.until(settled, self.settings.start_timeout):
+            status, revision = answers[-1]
+            raise StepFailed(
+                f"gunicorn did not answer as {sha[:12]} within {self.settings.start_timeout:.0f}s "
+                f"(last answer: status {status or 'none'}, revision {revision[:12] or 'none'})"
+            )
+        step_log.write(f"every answer comes from {sha[:12]} now")
+
+    # --- PREPARE --------------------------------------------------------------------------------
+
+    def unpack(self, step_log: StepLog) -> None:
+        self.unpacked = self.stack.unpack(step_log, self.sha)
+
+    def venv(self, step_log: StepLog) -> None:
+        self.stack.venv(step_log, self.sha, self.settings.build_timeout)
+
+    def migrate(self, step_log: StepLog) -> None:
+        run_command(
+            step_log,
+            self.stack.app_command(self.sha, "flask", "--app", "api", "deploy"),
+            self.settings.migrate_timeout,
+            cwd=self.stack.app_dir(self.sha),
+            env=self.stack.app_env(self.sha),
+        )
+
+    def check(self, step_log: StepLog) -> None:
+        with self.stack.candidate(step_log, self.sha) as candidate:
+            if not self.until(lambda: candidate.get("/api/readyz")[0] == 200, self.settings.health_timeout):
+                raise StepFailed(
+                    f"release {self.sha[:12]} was not ready within {self.settings.health_timeout:.0f}s on a socket "
+                    "of its own"
+                )
+            step_log.write(f"release {self.sha[:12]} is ready on a socket of its own")
+
+    # --- SWITCH ---------------------------------------------------------------------------------
+
+    def switch(self, step_log: StepLog) -> None:
+        restart = self.stack.needs_restart(self.old, self.stack.release(self.sha))
+        self.stack.point_current_at(self.sha)
+        self.switched = True
+        step_log.write(f"current -> releases/{self.sha}")
+        self.stack.tell_gunicorn(step_log, restart)
+
+    def verify(self, step_log: StepLog) -> None:
+        self.wait_for_revision(step_log, self.sha)
+        window = self.settings.verify_seconds
+        deadline = self.clock() + window
+        failures = 0
+        while self.clock() < deadline:
+            status, _ = self.stack.web.get("/api/readyz")
+            failures += status != 200
+            if failures > self.settings.verify_max_5xx:
+                raise StepFailed(f"the new version failed its readiness check {failures} times after the switch")
+            self.sleep(self.settings.poll_interval)
+        step_log.write(f"ready for {window:.0f}s, {failures} failed check(s)")
+
+    # --- SETTLE ---------------------------------------------------------------------------------
+
+    def record(self, step_log: StepLog) -> None:
+        step_log.write(f"{self.sha} is live: {self.stack.current} -> releases/{self.sha}")
+        self.ledger.set_live_ancestry(self.repository.ancestors(self.sha))
+
+    def prune(self, step_log: StepLog) -> None:
+        self.stack.prune(step_log, {self.sha, *([self.old.name] if self.old else [])})
+
+
+Target = Stack | SwarmStack | HostStack
+
+
+def deploy_one(ledger: Ledger, deploy: sqlite3.Row, settings: HookSettings, stack: Target) -> Result:
     started = time.monotonic()
     hook = settings.hooks.get(deploy["hook_id"])
     log.info("deploy %s: %s of %s (%s)", deploy["id"], deploy["kind"], deploy["sha"], deploy["hook_id"])
@@ -409,18 +560,20 @@ def deploy_one(ledger: Ledger, deploy: sqlite3.Row, settings: HookSettings, stac
         result = Result("failed", f"hook {deploy['hook_id']!r} is no longer configured")
     else:
         repository = Repository(stack.root, hook.branch, settings.deploy)
-        release: Deployment | SwarmDeployment = (
-            SwarmDeployment(ledger, deploy, hook, repository, stack, settings.deploy)
-            if isinstance(stack, SwarmStack)
-            else Deployment(ledger, deploy, hook, repository, stack, settings.deploy)
-        )
+        release: Deployment | SwarmDeployment | HostDeployment
+        if isinstance(stack, SwarmStack):
+            release = SwarmDeployment(ledger, deploy, hook, repository, stack, settings.deploy)
+        elif isinstance(stack, HostStack):
+            release = HostDeployment(ledger, deploy, hook, repository, stack, settings.deploy)
+        else:
+            release = Deployment(ledger, deploy, hook, repository, stack, settings.deploy)
         result = release.run()
     ledger.finish(deploy["id"], result.status, result.reason)
     log.info("deploy %s %s after %.1fs: %s", deploy["id"], result.status, time.monotonic() - started, result.reason)
     return result
 
 
-def learn_live_commit(ledger: Ledger, settings: HookSettings, stack: Stack | SwarmStack) -> None:
+def learn_live_commit(ledger: Ledger, settings: HookSettings, stack: Target) -> None:
     """Until a deploy records one, the live commit is the one the running web containers say."""
     if ledger.live_sha() is not None:
         return
@@ -435,10 +588,10 @@ def work(settings: HookSettings) -> None:
     configure_logging(settings.log_level)
     ledger = Ledger(settings.ledger_path)
     ledger.create()
-    stack = stack_of_this_container(settings.deploy)
+    stack = deploy_target(settings.deploy)
     for deploy_id in ledger.interrupt_running("interrupted: the deployer stopped during this deploy"):
         log.warning("deploy %s was left running by a previous deployer; marked failed", deploy_id)
-    mode = "Swarm" if isinstance(stack, SwarmStack) else "Compose"
+    mode = {SwarmStack: "Swarm", HostStack: "systemd"}.get(type(stack), "Compose")
     log.info("deployer ready: the stack at %s runs on %s; hooks %s", stack.root, mode, ", ".join(settings.hooks))
     while True:
         settings.heartbeat_path.touch()
@@ -448,6 +601,11 @@ def work(settings: HookSettings) -> None:
             time.sleep(settings.deploy.poll_interval)
             continue
         deploy_one(ledger, deploy, settings, stack)
+
+
+def deploy_target(settings: DeploySettings) -> Target:
+    """The releases on this host (DEPLOY_TARGET=systemd), or the stack the deployer's container is in."""
+    return HostStack(settings) if settings.target == "systemd" else stack_of_this_container(settings)
 
 
 def stack_of_this_container(settings: DeploySettings) -> Stack | SwarmStack:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .hooks import ConfigError, Hook, load_hooks
 
-# Files the operator provides, mounted read-only into the deployer only (compose/hook.yml).
+# Files the operator provides, mounted read-only into the deployer only (compose/hook.yml); on a
+# host, DEPLOY_KEY_FILE and DEPLOY_KNOWN_HOSTS_FILE name them.
 DEPLOY_KEY = "/run/secrets/deploy-key"
 KNOWN_HOSTS = "/run/secrets/known_hosts"
 
@@ -49,6 +50,18 @@ def _count(environ: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name}={raw!r} is not a whole number") from None
 
 
+TARGETS = ("compose", "systemd")
+
+
+def target(environ: Mapping[str, str]) -> str:
+    """What runs the stack: Docker (Compose, or Swarm, which the deployer tells from its own
+    container) or systemd on a host without Docker."""
+    chosen = environ.get("DEPLOY_TARGET") or "compose"
+    if chosen not in TARGETS:
+        raise ConfigError(f"DEPLOY_TARGET={chosen!r} is not one of {', '.join(TARGETS)}")
+    return chosen
+
+
 @dataclass(frozen=True)
 class DeploySettings:
     """How the deployer works: where the repository is, how long each step may take, what it keeps."""
@@ -76,6 +89,18 @@ class DeploySettings:
     # registry (host:port) every node pulls images from, if the swarm has more than one node.
     env_files: tuple[str, ...] = ()
     registry: str = ""
+    # On a host without Docker (deploy/systemd, DEPLOY_TARGET=systemd): where the releases live
+    # (releases/, venvs/, the `current` symlink), the API's settings file, where gunicorn listens,
+    # the interpreter the virtualenvs are made with, and the one privileged command (sudoers): the
+    # unit's graceful reload, or its restart when gunicorn's master must load new code itself.
+    target: str = "compose"
+    host_home: str = "/srv/flask-stack"
+    app_env_file: str = "/etc/flask-stack/env.production"
+    web_address: str = "unix:/run/flask-stack/web.sock"
+    python: str = "/usr/bin/python3"
+    systemctl: tuple[str, ...] = ("sudo", "-n", "/usr/bin/systemctl")
+    web_unit: str = "flask-stack-web.service"
+    keep_releases: int = 5
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> DeploySettings:
@@ -101,6 +126,16 @@ class DeploySettings:
             keep_images=_count(environ, "DEPLOY_KEEP_IMAGES", 3),
             env_files=env_files,
             registry=environ.get("DEPLOY_REGISTRY") or "",
+            deploy_key=environ.get("DEPLOY_KEY_FILE") or DEPLOY_KEY,
+            known_hosts=environ.get("DEPLOY_KNOWN_HOSTS_FILE") or KNOWN_HOSTS,
+            target=target(environ),
+            host_home=environ.get("DEPLOY_HOST_HOME") or cls.host_home,
+            app_env_file=environ.get("DEPLOY_APP_ENV_FILE") or cls.app_env_file,
+            web_address=environ.get("DEPLOY_WEB_ADDRESS") or cls.web_address,
+            python=environ.get("DEPLOY_PYTHON") or cls.python,
+            systemctl=tuple((environ.get("DEPLOY_SYSTEMCTL") or "").split()) or cls.systemctl,
+            web_unit=environ.get("DEPLOY_WEB_UNIT") or cls.web_unit,
+            keep_releases=_count(environ, "DEPLOY_KEEP_RELEASES", 5),
         )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, overload
 from urllib.parse import quote, urlsplit
 
@@ -143,7 +144,7 @@ class Config:
     def __init__(self, values: Mapping[str, str]):
         s = EnvReader(values)
         self.APP_VERSION = s.text("APP_VERSION") or _package_version()
-        self.APP_REVISION = s.text("APP_REVISION", "unknown")
+        self.APP_REVISION = s.text("APP_REVISION") or _release_revision()
         self.SECRET_KEY = s.secret("FLASK_SECRET_KEY")
         self.JWT_SECRET_KEY = s.secret("JWT_SECRET_KEY")
 
@@ -334,6 +335,18 @@ def load_config(overrides: Mapping[str, str] | None = None) -> Config:
     environ = {**os.environ, **(overrides or {})}
     mode, values = load_environment(environ)
     return CONFIG_CLASSES[mode](values)
+
+
+# Written by the hook's host deploys (deploy/systemd) into each release: there every release runs
+# under the same unit, so the environment cannot say which commit a worker loaded.
+REVISION_FILE = Path(__file__).resolve().parent.parent / "REVISION"
+
+
+def _release_revision() -> str:
+    try:
+        return REVISION_FILE.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def _package_version() -> str:
