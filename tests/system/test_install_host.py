@@ -272,5 +272,5 @@ def test_the_first_release_and_a_push_serve_through_the_hosts_nginx(host):
 
     host.run('kill "$(cat /run/flask-stack-web/gunicorn.pid)"')
     # Once gunicorn's workers have finished (nginx's kept connections to them close with them):
-    down = until(lambda: (r := host.request("GET", "/api/healthz")).status_code == 502 and r, timeout=60)
-    assert down and down.json()["error"]["code"] == "service_unavailable", down.text if down else "still answering"
+    assert until(lambda: host.request("GET", "/api/healthz").status_code == 502, timeout=60), "still answering"
+    assert host.request("GET", "/api/healthz").json()["error"]["code"] == "service_unavailable"
