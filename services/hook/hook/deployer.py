@@ -72,7 +72,7 @@ from .logs import configure_logging
 from .repository import Repository
 from .settings import DeploySettings, HookSettings
 from .stack import ComposeStack, Project, Stack, Web
-from .steps import StepFailed, run_command
+from .steps import StepFailed, run_command, until
 from .swarm import STACK_LABEL, WEB_REPOSITORY, SwarmStack, Update
 
 PREPARE = ("fetch", "checkout", "build", "migrate", "start", "health")
@@ -88,6 +88,9 @@ HOST_SWITCH = ("switch", "verify")
 HOST_SETTLE = ("record", "prune")
 # Answers in a row from the new commit that show every worker has it (the old finish and go).
 SETTLED_ANSWERS = 5
+# A host's gunicorn answers on a local socket in milliseconds: asked this often (seconds) while it
+# starts or reloads, so a switch is seen as soon as it happens.
+ASK_GUNICORN_EVERY = 0.2
 # A hook with a command of its own instead of the built-in deploy.
 COMMAND = ("fetch", "checkout", "command")
 
@@ -110,6 +113,7 @@ class Rooted(Protocol):
 
 
 S = TypeVar("S", bound=Rooted)
+T = TypeVar("T")
 
 
 class Release(Generic[S]):
@@ -198,6 +202,20 @@ class Release(Generic[S]):
 
     def switch_back(self, failure: StepFailed) -> Result:
         raise NotImplementedError
+
+    def until(self, check: Callable[[], T], timeout: float, interval: float | None = None) -> T:
+        """``steps.until`` on this deploy's clock, every poll interval unless told."""
+        interval = self.settings.poll_interval if interval is None else interval
+        return until(check, timeout, interval, self.clock, self.sleep)
+
+    def watch(self, check: Callable[[], object], window: float) -> None:
+        """Call ``check`` every poll interval for ``window`` seconds; it raises StepFailed to stop."""
+
+        def keep_watching() -> bool:
+            check()
+            return False  # never done early: the whole window is watched
+
+        self.until(keep_watching, window)
 
     def compose_env(self) -> dict[str, str]:
         # The env files carry the project's settings; only the image tag and revision are ours.
@@ -288,12 +306,10 @@ class Deployment(Release[Stack]):
 
     def wait_for_nginx_to_drain(self, step_log: StepLog) -> bool:
         """Until nginx's old workers have finished their requests; False when it took too long."""
-        deadline = self.clock() + self.settings.drain_timeout
-        while (draining := self.stack.nginx_draining()) > 0:
-            if self.clock() >= deadline:
-                step_log.write(f"drain timed out after {self.settings.drain_timeout:.0f}s: {draining} still busy")
-                return False
-            self.sleep(0.5)
+        if not self.until(lambda: self.stack.nginx_draining() == 0, self.settings.drain_timeout, 0.5):
+            busy = self.stack.nginx_draining()
+            step_log.write(f"drain timed out after {self.settings.drain_timeout:.0f}s: {busy} still busy")
+            return False
         step_log.write("nginx's old workers have finished their requests")
         return True
 
@@ -316,10 +332,10 @@ class Deployment(Release[Stack]):
         step_log.write(f"started {', '.join(w.name for w in self.new)}")
 
     def health(self, step_log: StepLog) -> None:
-        deadline = self.clock() + self.settings.health_timeout
         waiting = list(self.new)
         seen: dict[str, tuple[str, str]] = {}
-        while waiting:
+
+        def all_healthy() -> bool:
             for web in list(waiting):
                 state = self.stack.state(web)
                 if seen.get(web.name) != state:
@@ -330,16 +346,16 @@ class Deployment(Release[Stack]):
                 elif state[0] in {"exited", "dead"} or state[1] == "unhealthy":
                     step_log.write(f"last lines of {web.name}'s log:\n{self.stack.log_tail(web)}")
                     raise StepFailed(f"{web.name} is {state[0]}, health {state[1]}")
-            if waiting and self.clock() >= deadline:
-                web = waiting[0]
-                step_log.write(f"last lines of {web.name}'s log:\n{self.stack.log_tail(web)}")
-                state = seen.get(web.name, ("?", "?"))
-                raise StepFailed(
-                    f"{web.name} was not healthy within {self.settings.health_timeout:.0f}s "
-                    f"(last state: {state[0]}, health {state[1]})"
-                )
-            if waiting:
-                self.sleep(self.settings.poll_interval)
+            return not waiting
+
+        if not self.until(all_healthy, self.settings.health_timeout):
+            web = waiting[0]
+            step_log.write(f"last lines of {web.name}'s log:\n{self.stack.log_tail(web)}")
+            state = seen.get(web.name, ("?", "?"))
+            raise StepFailed(
+                f"{web.name} was not healthy within {self.settings.health_timeout:.0f}s "
+                f"(last state: {state[0]}, health {state[1]})"
+            )
 
     # --- SWITCH ---------------------------------------------------------------------------------
 
@@ -352,9 +368,10 @@ class Deployment(Release[Stack]):
         window = self.settings.verify_seconds
         step_log.write(f"watching {', '.join(w.name for w in self.new)} for {window:.0f}s")
         addresses = tuple(address for web in self.new for address in web.addresses)
-        deadline = self.clock() + window
         errors = 0
-        while True:
+
+        def still_serving() -> None:
+            nonlocal errors
             for web in self.new:
                 status, health = self.stack.state(web)
                 if status != "running" or health == "unhealthy":
@@ -363,9 +380,8 @@ class Deployment(Release[Stack]):
             errors = self.stack.edge_errors_since(self.switched_at or time.time(), addresses)
             if errors > self.settings.verify_max_5xx:
                 raise StepFailed(f"the new version gave {errors} 5xx answers after the switch")
-            if self.clock() >= deadline:
-                break
-            self.sleep(self.settings.poll_interval)
+
+        self.watch(still_serving, window)
         step_log.write(f"healthy for {window:.0f}s, {errors} 5xx answer(s)")
 
     # --- SETTLE ---------------------------------------------------------------------------------
@@ -437,14 +453,6 @@ class HostDeployment(Release[HostStack]):
         self.unpacked = False  # this deploy made the release directory (a rollback finds it made)
         self.switched = False
 
-    def until(self, predicate: Callable[[], bool], timeout: float, poll: float = 0.2) -> bool:
-        deadline = self.clock() + timeout
-        while not predicate():
-            if self.clock() >= deadline:
-                return False
-            self.sleep(poll)
-        return True
-
     def undo_prepare(self) -> list[str]:
         with self.ledger.step(self.deploy["id"], "undo") as step_log:
             if self.unpacked:
@@ -483,7 +491,7 @@ class HostDeployment(Release[HostStack]):
             answers.append((status, str(body.get("revision", ""))))
             return answers[-SETTLED_ANSWERS:] == [(200, sha)] * SETTLED_ANSWERS
 
-        if not self.until(settled, self.settings.start_timeout):
+        if not self.until(settled, self.settings.start_timeout, ASK_GUNICORN_EVERY):
             status, revision = answers[-1]
             raise StepFailed(
                 f"gunicorn did not answer as {sha[:12]} within {self.settings.start_timeout:.0f}s "
@@ -510,7 +518,10 @@ class HostDeployment(Release[HostStack]):
 
     def check(self, step_log: StepLog) -> None:
         with self.stack.candidate(step_log, self.sha) as candidate:
-            if not self.until(lambda: candidate.get("/api/readyz")[0] == 200, self.settings.health_timeout):
+            ready = self.until(
+                lambda: candidate.get("/api/readyz")[0] == 200, self.settings.health_timeout, ASK_GUNICORN_EVERY
+            )
+            if not ready:
                 raise StepFailed(
                     f"release {self.sha[:12]} was not ready within {self.settings.health_timeout:.0f}s on a socket "
                     "of its own"
@@ -529,14 +540,16 @@ class HostDeployment(Release[HostStack]):
     def verify(self, step_log: StepLog) -> None:
         self.wait_for_revision(step_log, self.sha)
         window = self.settings.verify_seconds
-        deadline = self.clock() + window
         failures = 0
-        while self.clock() < deadline:
+
+        def still_ready() -> None:
+            nonlocal failures
             status, _ = self.stack.web.get("/api/readyz")
             failures += status != 200
             if failures > self.settings.verify_max_5xx:
                 raise StepFailed(f"the new version failed its readiness check {failures} times after the switch")
-            self.sleep(self.settings.poll_interval)
+
+        self.watch(still_ready, window)
         step_log.write(f"ready for {window:.0f}s, {failures} failed check(s)")
 
     # --- SETTLE ---------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
-"""Running a command in a deploy step: a timeout, and its output streamed into the step's log."""
+"""What a deploy step does: run a command (a timeout, its output streamed into the step's log), or
+wait for something (on the deployer's clock, which unit tests replace)."""
 
 from __future__ import annotations
 
 import subprocess
 import threading
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class StepFailed(RuntimeError):
@@ -48,3 +51,18 @@ def run_command(
     if check and returncode != 0:
         raise StepFailed(f"`{' '.join(argv[:4])}…` exited with {returncode}")
     return returncode
+
+
+def until(
+    check: Callable[[], T],
+    timeout: float,
+    interval: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> T:
+    """Call ``check`` every ``interval`` seconds until it returns something truthy (or raises);
+    that value, or its last one once ``timeout`` seconds have passed."""
+    deadline = clock() + timeout
+    while not (result := check()) and clock() < deadline:
+        sleep(interval)
+    return result

@@ -19,7 +19,7 @@ from docker.models.containers import Container
 from .ledger import COMMIT_ID
 from .settings import DeploySettings
 from .stack import remove_image
-from .steps import Log, StepFailed, run_command
+from .steps import Log, StepFailed, run_command, until
 
 # The label `docker stack deploy` puts on every container of a stack: its name.
 STACK_LABEL = "com.docker.stack.namespace"
@@ -118,9 +118,11 @@ class SwarmStack:
         # The rest of the spec as it is: replicas, update and rollback policy, secrets, networks.
         service.update(image=image, fetch_current_spec=True)
         log.write(f"{self.web_service_name} -> {image}: Swarm replaces its tasks one at a time")
-        deadline = self.clock() + timeout
         said = ""
-        while True:
+        state = ""
+
+        def ended() -> Update | None:
+            nonlocal said, state
             service.reload()
             started, state, message = self._update_status(service)
             # The update is asynchronous: until it has begun, the status is the last update's.
@@ -128,14 +130,15 @@ class SwarmStack:
             if begun and f"{state}: {message}" != said:
                 said = f"{state}: {message}"
                 log.write(said)
-            if begun and state not in UNDER_WAY:
-                return Update(state, message)
-            if self.clock() >= deadline:
-                raise StepFailed(
-                    f"Swarm's update of {self.web_service_name} had not ended after {timeout:.0f}s "
-                    f"({state or 'not begun'}); it goes on: see `make swarm-ps`"
-                )
-            self.sleep(self.settings.poll_interval)
+            return Update(state, message) if begun and state not in UNDER_WAY else None
+
+        update = until(ended, timeout, self.settings.poll_interval, self.clock, self.sleep)
+        if update is None:
+            raise StepFailed(
+                f"Swarm's update of {self.web_service_name} had not ended after {timeout:.0f}s "
+                f"({state or 'not begun'}); it goes on: see `make swarm-ps`"
+            )
+        return update
 
     def revision_of_running_web(self) -> str | None:
         """The commit web's image was built from: its tag says (a deployed image's does), else the
