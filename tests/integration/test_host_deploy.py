@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from contract import Api
-from deploy_checkout import VERSION_FILE, commit_and_push, git, set_version
+from deploy_checkout import commit_and_push, git, set_version
 from harness.paths import REPO_ROOT
 from harness.polling import until
 from harness.ports import free_port
@@ -96,7 +96,7 @@ class Host:
 
     def commit(self, message: str, version: str, edit=None) -> str:
         """A commit on main: the first commit's tree with ``version`` and ``edit``'s change."""
-        git(self.source, "checkout", "-q", self.baseline, "--", VERSION_FILE)
+        git(self.source, "checkout", "-q", self.baseline, "--", ".")
         set_version(self.source, version)
         if edit:
             edit(self.source)
@@ -162,6 +162,7 @@ def host(tmp_path, platform_urls, settings) -> Iterator[Host]:
         python=sys.executable,
         systemctl=(str(systemctl),),
         verify_seconds=2,
+        verify_max_5xx=2,
         poll_interval=0.2,
         health_timeout=60,
         keep_releases=1,
@@ -192,6 +193,27 @@ def break_readiness(source: Path) -> None:
     assert path.read_text() != text
 
 
+def fail_readiness_after_two_probes(source: Path) -> None:
+    """A release that passes its check, then, once live, fails readiness in every worker (as one
+    that leaks its database connections would)."""
+    path = source / "services/web/api/health/routes.py"
+    text = path.read_text()
+    path.write_text(
+        text.replace(
+            "def _ping_database() -> None:\n",
+            "_PROBES: list[int] = []\n\n\ndef _ping_database() -> None:\n    _PROBES.append(1)\n"
+            "    if len(_PROBES) > 2:\n        raise RuntimeError('out of connections')\n",
+        )
+    )
+    assert path.read_text() != text
+
+
+def change_gunicorns_settings(source: Path) -> None:
+    """A change to what gunicorn's master runs itself: a HUP would not load it."""
+    path = source / "services/web/gunicorn.conf.py"
+    path.write_text(path.read_text() + "\n# tuned for this host\n")
+
+
 # Each bad release, and the step that stops it.
 BAD_RELEASES = [
     (break_the_import, "migrate", "this release is broken"),
@@ -199,7 +221,7 @@ BAD_RELEASES = [
 ]
 
 
-def test_releases_go_live_under_load_a_bad_one_is_not_switched_to_and_a_rollback_switches_back(host):
+def test_releases_go_live_under_load_bad_ones_are_not_kept_live_and_a_rollback_switches_back(host):
     first = host.commit("the first release", "1.0.0-host")
     status, reason, record = host.deploy(first)
     assert status == "succeeded", textwrap.shorten(str(record), 4000)
@@ -239,6 +261,19 @@ def test_releases_go_live_under_load_a_bad_one_is_not_switched_to_and_a_rollback
         assert not traffic.failures and {o.detail for o in traffic.answered()} == {"1.1.0-host"}, traffic.summary()
         assert host.verbs() == ["restart", "reload"], "gunicorn was never told"
 
+    # A release that fails only once it is live: switched back, and gunicorn told again.
+    leaky = host.commit("a release that fails after the switch", "1.3.0-host", edit=fail_readiness_after_two_probes)
+    with Traffic([f"{host.base}/api/healthz"], "", keep_alive=True, retry_closed_idle=True) as traffic:
+        status, reason, record = host.deploy(leaky)
+        time.sleep(1)
+    assert status == "rolled_back" and reason.startswith("verify:"), textwrap.shorten(str(record), 6000)
+    assert "failed its readiness check" in reason and f"switched back to {second[:12]}" in reason, reason
+    assert host.current() == f"releases/{second}" and host.healthz()["revision"] == second
+    assert host.verbs() == ["restart", "reload", "reload", "reload"], "switched, then switched back"
+    assert not traffic.failures, traffic.summary()
+    versions = [o.detail for o in traffic.answered("/api/healthz")]
+    assert set(versions) == {"1.1.0-host", "1.3.0-host"} and versions[-1] == "1.1.0-host", traffic.summary()
+
     with Traffic([f"{host.base}/api/healthz"], "", keep_alive=True, retry_closed_idle=True) as traffic:
         status, reason, record = host.deploy(first, kind="rollback")
     assert status == "succeeded", textwrap.shorten(str(record), 4000)
@@ -247,4 +282,13 @@ def test_releases_go_live_under_load_a_bad_one_is_not_switched_to_and_a_rollback
     assert not traffic.failures, traffic.summary()
     assert api.me(token).status_code == 200, "the session survived every switch"
     kept = sorted(p.name for p in (host.home / "releases").iterdir())
-    assert kept == sorted([first, second]), "the live release and the one before it stay"
+    assert kept == sorted([first, second, leaky]), "the live release, the one before it, and the newest stay"
+
+    # gunicorn's own settings changed: its master is restarted (with no traffic: the stand-in
+    # systemctl does not hold the socket through a restart as systemd's socket unit does).
+    master = int(host.pidfile.read_text())
+    tuned = host.commit("gunicorn's settings changed", "1.4.0-host", edit=change_gunicorns_settings)
+    status, reason, record = host.deploy(tuned)
+    assert status == "succeeded", textwrap.shorten(str(record), 4000)
+    assert host.verbs()[-1] == "restart" and int(host.pidfile.read_text()) != master
+    assert host.healthz()["version"] == "1.4.0-host" and api.me(token).status_code == 200
