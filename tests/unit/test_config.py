@@ -83,6 +83,15 @@ def test_production_checks_the_password_inside_database_url():
         production(DATABASE_URL="postgresql://app:CHANGE-ME-CHANGE-ME-CHANGE-ME-CHANGE-ME@db/app")
 
 
+@pytest.mark.parametrize("scheme", ["mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"])
+@pytest.mark.parametrize(
+    ("password", "problem"), [("", "is missing"), ("root", "is shorter"), ("changeme" * 5, "is an example value")]
+)
+def test_production_checks_a_mysql_url_s_password(scheme, password, problem):
+    with pytest.raises(ConfigError, match=f"DATABASE_URL's password {problem}"):
+        production(DATABASE_URL=f"{scheme}://app:{password}@db/app")
+
+
 def test_production_with_the_committed_dev_env_file_refuses(monkeypatch):
     # A production process handed the committed development values refuses them.
     dev_values = (ENV_DIR / ".env.development").read_text()
@@ -133,6 +142,18 @@ def test_database_url_wins_and_gets_the_driver_we_install(scheme):
     has: SQLAlchemy's default driver (psycopg 3 since 2.1) is not installed."""
     config = production(DATABASE_URL=f"{scheme}://u:{STRONG}@elsewhere/x")
     assert config.SQLALCHEMY_DATABASE_URI == f"postgresql+psycopg2://u:{STRONG}@elsewhere/x"
+
+
+@pytest.mark.parametrize(
+    ("scheme", "meant"),
+    [("mysql", "mysql+pymysql"), ("mysql+pymysql", "mysql+pymysql"), ("mariadb", "mariadb+pymysql")],
+)
+def test_a_mysql_url_gets_pymysql_and_a_server_s_pool(scheme, meant):
+    """A platform's mysql:// URL means PyMySQL (SQLAlchemy's default, mysqlclient, is not installed),
+    with the pool and connect timeout a Postgres server gets."""
+    config = production(DATABASE_URL=f"{scheme}://u:{STRONG}@elsewhere/x", DB_CONNECT_TIMEOUT="4")
+    assert config.SQLALCHEMY_DATABASE_URI == f"{meant}://u:{STRONG}@elsewhere/x"
+    assert config.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] == {"connect_timeout": 4}
 
 
 def test_redis_parts_make_a_url():

@@ -17,25 +17,41 @@ from .auth.schemas import RegisterSchema
 from .errors import ApiError
 from .extensions import db
 from .models import Role, User
+from .models.columns import MYSQL_DIALECTS
 from .token_store import current_token_store
 from .users.accounts import delete_account, role_named, update_account
 
-# Any fixed number: Postgres advisory locks are named by integers.
+# The database's own lock, held by the connection that took it: take, release. Postgres names its
+# advisory locks by integers (any fixed one), MariaDB/MySQL by strings. SQLite has one writer anyway.
 DEPLOY_LOCK_ID = 720618040
+DEPLOY_LOCK_NAME = "flask-stack-deploy"
+DEPLOY_LOCK_WAIT_SECONDS = 600
+GET_LOCK = (
+    f"SELECT GET_LOCK('{DEPLOY_LOCK_NAME}', {DEPLOY_LOCK_WAIT_SECONDS})",
+    f"SELECT RELEASE_LOCK('{DEPLOY_LOCK_NAME}')",
+)
+DEPLOY_LOCKS = {
+    "postgresql": (f"SELECT pg_advisory_lock({DEPLOY_LOCK_ID})", f"SELECT pg_advisory_unlock({DEPLOY_LOCK_ID})"),
+    **dict.fromkeys(MYSQL_DIALECTS, GET_LOCK),
+}
 
 
 @contextmanager
 def one_deploy_at_a_time() -> Iterator[None]:
-    """Two deploys starting together (replicas, a push during a restart) take turns on Postgres."""
-    if db.engine.dialect.name != "postgresql":
+    """Two deploys starting together (replicas, a push during a restart) take turns."""
+    lock = DEPLOY_LOCKS.get(db.engine.dialect.name)
+    if lock is None:
         yield
         return
+    take, release = lock
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": DEPLOY_LOCK_ID})
+        # pg_advisory_lock waits as long as it takes; GET_LOCK says 0 when its wait ran out.
+        if connection.scalar(text(take)) == 0:
+            raise click.ClickException(f"another deploy held the lock for {DEPLOY_LOCK_WAIT_SECONDS}s")
         try:
             yield
         finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": DEPLOY_LOCK_ID})
+            connection.execute(text(release))
 
 
 @click.command("deploy")

@@ -19,7 +19,15 @@ __all__ = ["CONFIG_CLASSES", "Config", "ConfigError", "load_config", "resolve_mo
 MIN_SECRET_BYTES = 32
 # Markers of the placeholder values shipped in .env.d/ and of well-known defaults.
 EXAMPLE_SECRET_MARKERS = ("change-me", "changeme", "insecure", "example", "placeholder")
-WELL_KNOWN_SECRETS = {"secret", "password", "postgres", "redis", "admin"}
+WELL_KNOWN_SECRETS = {"secret", "password", "postgres", "redis", "admin", "root", "mysql", "mariadb"}
+# A URL's scheme as platforms write it -> the driver we install (a URL without one would get
+# SQLAlchemy's default driver: psycopg 3 since 2.1, mysqlclient; we install psycopg2 and PyMySQL).
+DRIVERLESS_SCHEMES = {
+    "postgres": "postgresql+psycopg2",  # Heroku-style: SQLAlchemy 2 no longer takes it at all
+    "postgresql": "postgresql+psycopg2",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +96,8 @@ class EnvReader:
 def database_url(settings: EnvReader) -> str | None:
     url = settings.text("DATABASE_URL")
     if url:
-        # Heroku-style URLs say postgres://, which SQLAlchemy 2 no longer accepts, and a URL without a
-        # driver would get SQLAlchemy's default one (psycopg 3 since 2.1), not the psycopg2 we install.
-        for bare in ("postgres://", "postgresql://"):
-            if url.startswith(bare):
-                url = "postgresql+psycopg2://" + url[len(bare) :]
-        return url
+        scheme, separator, rest = url.partition("://")
+        return f"{DRIVERLESS_SCHEMES[scheme]}://{rest}" if separator and scheme in DRIVERLESS_SCHEMES else url
     host = settings.text("POSTGRES_HOST")
     if not host:
         return None
@@ -150,7 +154,7 @@ class Config:
 
         self.SQLALCHEMY_DATABASE_URI = database_url(s) or self.default_database_url()
         self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
-        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+        if not self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):  # a server: Postgres, MariaDB, MySQL
             self.SQLALCHEMY_ENGINE_OPTIONS.update(
                 pool_size=s.integer("DB_POOL_SIZE", 5),
                 max_overflow=s.integer("DB_MAX_OVERFLOW", 5),
@@ -318,6 +322,8 @@ class ProductionConfig(Config):
         db = urlsplit(self.SQLALCHEMY_DATABASE_URI)
         if db.scheme.startswith("postgres"):
             secrets.append(("POSTGRES_PASSWORD", db.password))
+        elif db.scheme.startswith(("mysql", "mariadb")):
+            secrets.append(("DATABASE_URL's password", db.password))
         if self.BLACKLIST_STORAGE_TYPE == "redis" and self.REDIS_URL:
             secrets.append(("REDIS_PASSWORD", urlsplit(self.REDIS_URL).password))
         return secrets

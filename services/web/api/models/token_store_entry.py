@@ -1,7 +1,8 @@
-from sqlalchemy import Float, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import Model
+from .columns import exact_string, unix_time
 
 
 class TokenStoreEntry(Model):
@@ -10,7 +11,7 @@ class TokenStoreEntry(Model):
 
     __tablename__ = "auth_state"
 
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(exact_string(200), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
-    # Unix time; a float keeps comparisons identical on Postgres and SQLite.
-    expires_at: Mapped[float | None] = mapped_column(Float, index=True)
+    # Unix time; a float keeps comparisons identical on every database.
+    expires_at: Mapped[float | None] = mapped_column(unix_time(), index=True)

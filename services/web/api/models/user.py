@@ -5,6 +5,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from .. import emails
 from ..extensions import Model, db
+from .columns import exact_string
 from .role import Role
 
 
@@ -16,7 +17,7 @@ class User(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))
     # Unique, and what every lookup compares (api/emails.py): set whenever ``email`` is.
-    email_normalized: Mapped[str] = mapped_column(String(254), index=True, unique=True)
+    email_normalized: Mapped[str] = mapped_column(exact_string(254), index=True, unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(

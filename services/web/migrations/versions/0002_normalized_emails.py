@@ -9,12 +9,14 @@ import unicodedata
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
+EXACT = sa.String(length=254).with_variant(mysql.VARCHAR(254, collation="utf8mb4_bin"), "mysql", "mariadb")
 users = sa.table(
     "users",
     sa.column("id", sa.Integer),
@@ -51,14 +53,15 @@ def upgrade():
     # On SQLite the table is rebuilt with AUTOINCREMENT (a deleted user's id is never handed out
     # again); elsewhere the column is simply added.
     with op.batch_alter_table("users", recreate="auto", table_kwargs={"sqlite_autoincrement": True}) as batch:
-        batch.add_column(sa.Column("email_normalized", sa.String(length=254), nullable=True))
+        # Compared byte for byte on MySQL too (its default collation would call "é" and "e" the same).
+        batch.add_column(sa.Column("email_normalized", EXACT, nullable=True))
     for user_id, email in rows:
         bind.execute(
             users.update().where(users.c.id == user_id).values(email=typed(email), email_normalized=normalized(email))
         )
     recreate = "always" if bind.dialect.name == "sqlite" else "auto"
     with op.batch_alter_table("users", recreate=recreate, table_kwargs={"sqlite_autoincrement": True}) as batch:
-        batch.alter_column("email_normalized", existing_type=sa.String(length=254), nullable=False)
+        batch.alter_column("email_normalized", existing_type=EXACT, nullable=False)
         batch.create_index(op.f("ix_users_email_normalized"), ["email_normalized"], unique=True)
 
 
@@ -66,4 +69,5 @@ def downgrade():
     with op.batch_alter_table("users") as batch:
         batch.drop_index(op.f("ix_users_email_normalized"))
         batch.drop_column("email_normalized")
-    op.create_index("ix_users_email_lower", "users", [sa.text("lower(email)")], unique=True)
+    email_lower = ["email"] if op.get_bind().dialect.name in ("mysql", "mariadb") else [sa.text("lower(email)")]
+    op.create_index("ix_users_email_lower", "users", email_lower, unique=True)
