@@ -166,7 +166,7 @@ certificate: ## Check now: obtain, or renew when due (FORCE=1 renews now); nginx
 .PHONY: monitoring
 monitoring: docker-ready ## Start Prometheus (and nginx's exporter) beside the production stack; print its URL
 	@test -f $(PROD_ENV) || { echo "$(PROD_ENV) is missing: run 'make secrets' and review it"; exit 1; }
-	@compose/scripts/monitoring-images.sh
+	@compose/scripts/optional-images.sh PROMETHEUS_IMAGE NGINX_EXPORTER_IMAGE
 	$(call say,starting Prometheus beside the production stack (project $(PROD_PROJECT)))
 	$(COMPOSE_PROD) --profile monitoring up -d --wait prometheus nginx-exporter
 	@port=$${PROMETHEUS_PORT:-$$(sed -n 's/^PROMETHEUS_PORT=//p' .env $(PROD_ENV) 2>/dev/null | tail -n1)}; \

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The images of the monitoring profile, chosen as the base images are (local-env.sh): the official
-# ones when present or pullable, else stand-ins built from Debian's packages. Records the choice in
-# the repository's .env (PROMETHEUS_IMAGE, NGINX_EXPORTER_IMAGE), which compose reads. `make
-# monitoring` runs it; it is quick once the images are there.
+# Images beyond the base ones, chosen as those are (local-env.sh): the official one when present or
+# pullable, else a stand-in built from Debian's packages. Records each choice in the repository's
+# .env, which compose and the tests read. Quick once the images are there.
+#
+#   optional-images.sh VARIABLE...    e.g. PROMETHEUS_IMAGE NGINX_EXPORTER_IMAGE (`make monitoring`),
+#                                     MARIADB_IMAGE (the integration tier's MariaDB)
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,12 +14,16 @@ prefix=${LOCAL_IMAGE_PREFIX:-flask-stack-local}
 images=(
   "PROMETHEUS_IMAGE prom/prometheus:v2.53.3 prometheus:2"
   "NGINX_EXPORTER_IMAGE nginx/nginx-prometheus-exporter:1.3.0 nginx-exporter:0"
+  "MARIADB_IMAGE mariadb:10.11 mariadb:10.11"
 )
 
-say() { printf '[monitoring-images] %s\n' "$*"; }
+say() { printf '[optional-images] %s\n' "$*"; }
 
+[ $# -gt 0 ] || { echo "usage: $0 VARIABLE..." >&2; exit 2; }
 lines=()
-for entry in "${images[@]}"; do
+for wanted in "$@"; do
+  entry=$(printf '%s\n' "${images[@]}" | awk -v name="$wanted" '$1 == name')
+  [ -n "$entry" ] || { echo "$0: no image is known as $wanted" >&2; exit 2; }
   read -r variable official standin <<<"$entry"
   if docker image inspect "$official" >/dev/null 2>&1 || docker pull -q "$official" >/dev/null 2>&1; then
     lines+=("$variable=$official")
@@ -29,7 +35,7 @@ for entry in "${images[@]}"; do
 done
 
 tmp=$(mktemp)
-if [ -f "$env_file" ]; then grep -vE '^(PROMETHEUS_IMAGE|NGINX_EXPORTER_IMAGE)=' "$env_file" > "$tmp" || true; fi
+if [ -f "$env_file" ]; then grep -vE "^($(IFS='|'; echo "$*"))=" "$env_file" > "$tmp" || true; fi
 printf '%s\n' "${lines[@]}" >> "$tmp"
 mv "$tmp" "$env_file"
 say "$(printf '%s ' "${lines[@]}")"

@@ -1,9 +1,12 @@
 """Real Postgres and Redis in containers (testcontainers), the official images or their local
-stand-ins as .env selects. Each test gets its own database and its own Redis key prefix."""
+stand-ins as .env selects. Each test gets its own database and its own Redis key prefix. The
+modules that run on MariaDB too (migrations, the database token store) say so by parametrizing
+``database_server``; its server starts only then."""
 
 from __future__ import annotations
 
 import secrets
+import subprocess
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -16,9 +19,12 @@ from api import create_app
 from api.cli import deploy_command
 from contract import Api
 from docker_env import LABELS, base_image, docker_client_or_skip, ensure_image, remove_leftovers
+from harness.paths import REPO_ROOT
+from harness.polling import until
 from harness.ports import free_port
 
 PG_USER, PG_PASSWORD = "app", "integration-test-password"
+MARIADB_ROOT_PASSWORD = "integration-test-password"
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +69,42 @@ def redis_server(docker_client):
     container.stop()
 
 
+@pytest.fixture(scope="session")
+def mariadb(docker_client):
+    from testcontainers.core.container import DockerContainer
+
+    # The official image when it can be had, else a stand-in from Debian's mariadb-server.
+    chosen = subprocess.run(
+        [REPO_ROOT / "compose/scripts/optional-images.sh", "MARIADB_IMAGE"], capture_output=True, text=True
+    )
+    assert chosen.returncode == 0, chosen.stdout[-2000:] + chosen.stderr[-2000:]
+    image = base_image("MARIADB_IMAGE")
+    ensure_image(docker_client, image)
+    container = (
+        DockerContainer(image)
+        .with_env("MARIADB_ROOT_PASSWORD", MARIADB_ROOT_PASSWORD)
+        .with_bind_ports(3306, free_port())
+        .with_kwargs(labels=LABELS)
+    )
+    container.start()
+    admin = sqlalchemy.create_engine(mariadb_url(container, ""), poolclass=sqlalchemy.pool.NullPool)
+
+    def answers() -> bool:
+        try:
+            with admin.connect() as connection:
+                return connection.scalar(sqlalchemy.text("SELECT 1")) == 1
+        except sqlalchemy.exc.OperationalError:
+            return False
+
+    assert until(answers, timeout=120), container.get_logs()
+    yield container
+    container.stop()
+
+
+def mariadb_url(mariadb, database: str) -> str:
+    return f"mysql+pymysql://root:{MARIADB_ROOT_PASSWORD}@127.0.0.1:{mariadb.get_exposed_port(3306)}/{database}"
+
+
 def postgres_url(postgres, database: str) -> str:
     port = postgres.get_exposed_port(5432)
     return f"postgresql+psycopg2://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{port}/{database}"
@@ -74,18 +116,29 @@ def redis_url(redis_server) -> str:
 
 
 @pytest.fixture
-def empty_database(postgres):
+def database_server() -> str:
+    """The server a test's database is on; a module that runs on MariaDB too parametrizes this."""
+    return "postgres"
+
+
+@pytest.fixture
+def empty_database(request, database_server):
     """A new, empty database on the shared server; dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
+    server = request.getfixturevalue(database_server)
+    if database_server == "mariadb":
+        url, admin_url = mariadb_url(server, name), mariadb_url(server, "")
+        create, drop = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4", f"DROP DATABASE IF EXISTS `{name}`"
+    else:
+        url, admin_url = postgres_url(server, name), postgres_url(server, "app")
+        create, drop = f'CREATE DATABASE "{name}"', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
     # No pool: a test may restart the server between create and drop.
-    admin = sqlalchemy.create_engine(
-        postgres_url(postgres, "app"), isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool
-    )
+    admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
     with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    yield postgres_url(postgres, name)
+        connection.execute(sqlalchemy.text(create))
+    yield url
     with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sqlalchemy.text(drop))
     admin.dispose()
 
 

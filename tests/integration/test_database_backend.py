@@ -1,5 +1,5 @@
-"""BLACKLIST_STORAGE_TYPE=database on real Postgres: the store contract (with real concurrent
-upserts) and the auth flow."""
+"""BLACKLIST_STORAGE_TYPE=database on real Postgres and MariaDB: the store contract (with real
+concurrent upserts) and the auth flow."""
 
 from contextlib import contextmanager
 
@@ -11,6 +11,9 @@ from api.token_store.database_store import DatabaseStore
 from contract import Api, assert_error
 from fake_clock import FakeClock
 from store_contract import StoreContract
+
+# Every test here runs on each server (conftest's database_server).
+pytestmark = pytest.mark.parametrize("database_server", ["postgres", "mariadb"])
 
 
 @pytest.fixture
@@ -24,7 +27,7 @@ def database_app(settings):
         db.engine.dispose()
 
 
-class TestDatabaseStoreOnPostgres(StoreContract):
+class TestDatabaseStore(StoreContract):
     @pytest.fixture
     def clock(self):
         return FakeClock()
@@ -48,7 +51,7 @@ class TestDatabaseStoreOnPostgres(StoreContract):
         return context
 
 
-def test_auth_flow_with_postgres_as_the_store(database_app):
+def test_auth_flow_with_the_database_as_the_store(database_app):
     api = Api(database_app.test_client())
     tokens = api.tokens()
     rotated = api.refresh(tokens["refresh_token"]).json

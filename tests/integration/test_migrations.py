@@ -1,4 +1,5 @@
-"""The schema comes only from the migrations: empty -> head -> base -> head on real Postgres."""
+"""The schema comes only from the migrations: empty -> head -> base -> head, on real Postgres and
+MariaDB."""
 
 import subprocess
 import sys
@@ -13,6 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from api import create_app
 from api.extensions import db
 from harness.paths import WEB_DIR
+
+# Every test here runs on each server (conftest's database_server).
+pytestmark = pytest.mark.parametrize("database_server", ["postgres", "mariadb"])
 
 
 def tables(url):

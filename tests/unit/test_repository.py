@@ -51,13 +51,14 @@ def test_compose_files_and_dockerfiles_default_to_the_official_images():
 
 
 def test_the_monitoring_profile_defaults_to_the_images_its_script_chooses_first():
-    """compose/scripts/monitoring-images.sh tries the official images before building stand-ins."""
-    script = (REPO_ROOT / "compose/scripts/monitoring-images.sh").read_text()
+    """compose/scripts/optional-images.sh tries the official images before building stand-ins."""
+    script = (REPO_ROOT / "compose/scripts/optional-images.sh").read_text()
     chosen = dict(re.findall(r'"([A-Z_]+_IMAGE) (\S+) \S+"', script))
-    assert set(chosen) == {"PROMETHEUS_IMAGE", "NGINX_EXPORTER_IMAGE"}
+    assert set(chosen) == {"PROMETHEUS_IMAGE", "NGINX_EXPORTER_IMAGE", "MARIADB_IMAGE"}
     text = (REPO_ROOT / "docker-compose.prod.yml").read_text()
-    for name, official in chosen.items():
-        assert f"${{{name}:-{official}}}" in text, name
+    for name in ("PROMETHEUS_IMAGE", "NGINX_EXPORTER_IMAGE"):
+        assert f"${{{name}:-{chosen[name]}}}" in text, name
+    assert (REPO_ROOT / "compose/local-images/mariadb/Dockerfile").is_file()
 
 
 def test_no_dockerfile_pulls_a_syntax_frontend():
