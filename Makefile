@@ -288,7 +288,7 @@ lock: venv ## Re-resolve the pinned requirements (with hashes) from the *.in fil
 ##@ Benchmarks
 .PHONY: bench bench-sweep bench-scaling bench-tools wrk
 OHA_VERSION := 1.16.0
-bench: venv docker-ready bench-tools ## Measure the production stack; write docs/benchmarks.md (~10 min)
+bench: venv docker-ready bench-tools ## Measure the production stack; write docs/benchmarks.md (~18 min)
 	$(call say,benchmarking (the production stack runs as project flask-stack-bench meanwhile))
 	$(BIN)/python -m bench
 

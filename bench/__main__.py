@@ -3,9 +3,10 @@
 It starts its own copy of docker-compose.prod.yml (project flask-stack-bench, generated secrets,
 gunicorn also published on loopback by compose/bench.yml), measures, and removes it. Absolute
 figures drift on a shared machine, so every target is a ratio of two scenarios measured side by
-side: A, B, A, B, ... (ROUNDS times each), reported as the median of the paired ratios. wrk (pinned
-to one core) measures throughput; oha, at a fixed rate with latency correction, measures the tail
-(wrk's own percentiles suffer from coordinated omission).
+side: A, B, B, A, ... (--rounds pairs, ten by default), reported as the median of the paired
+ratios with a bootstrap interval. wrk (pinned to one core) measures throughput; oha, at a fixed
+rate with latency correction, measures the tail (wrk's own percentiles suffer from coordinated
+omission).
 
     .venv/bin/python -m bench [--rounds N] [--seconds S] [--report PATH] [--sweep] [--render]
 """
@@ -57,7 +58,7 @@ def remember(path: Path, results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=6)
     parser.add_argument("--report", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--sweep", action="store_true", help="compare gunicorn configurations instead")

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import statistics
 import time
@@ -181,11 +182,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-# nginx alone serves ten times what the app does, so a few seconds of noise move its ratios most;
-# its runs are cheap, so it gets more rounds (with 5, the asset ratio was 10.8 % apart in three runs).
-EDGE_ROUNDS_FACTOR = 2
-
-
 def measure(stack: BenchStack, rounds: int, seconds: float) -> dict[str, Any]:
     edge_url, nginx = stack.edge, stack.address("nginx")
     index = requests.get(edge_url + "/", verify=False, timeout=10).text
@@ -225,7 +221,6 @@ def measure(stack: BenchStack, rounds: int, seconds: float) -> dict[str, Any]:
         ),
     }
     results: dict[str, Any] = {"machine": machine(), "versions": versions(stack), "rounds": rounds, "seconds": seconds}
-    results["edge_rounds"] = rounds * EDGE_ROUNDS_FACTOR
     results["method"] = {
         "loadgen_cpu": LOADGEN_CPU,
         "warmup_seconds": WARMUP_SECONDS,
@@ -242,7 +237,7 @@ def measure(stack: BenchStack, rounds: int, seconds: float) -> dict[str, Any]:
             Step("index", s["index"]),
             Step("ceiling_http", s["ceiling_http"]),
         ],
-        rounds * EDGE_ROUNDS_FACTOR,
+        rounds,
         seconds,
     )
     log("the app on gunicorn: bare, the hello-world ceiling, protected, protected with metrics off")
@@ -325,14 +320,30 @@ def runs_summary(name: str, runs: list[Run]) -> dict[str, Any]:
 
 def paired(runs: dict[str, list[Run]], names: dict[str, str], a: str, b: str) -> dict[str, Any]:
     ratios = [x.rps / y.rps for x, y in zip(runs[a], runs[b], strict=True)]
+    low, high = median_interval(ratios)
     return {
         "a": names[a],
         "b": names[b],
         "ratio_median": round(statistics.median(ratios), 3),
         "ratio_min": round(min(ratios), 3),
         "ratio_max": round(max(ratios), 3),
+        "ratio_interval": [round(low, 3), round(high, 3)],
         "ratios": [round(r, 3) for r in ratios],
     }
+
+
+RESAMPLES = 2000
+
+
+def median_interval(ratios: list[float], level: float = 0.95) -> tuple[float, float]:
+    """Where the median of these pairs could have fallen in another run, by the percentile
+    bootstrap: the pairs drawn again with replacement, RESAMPLES times (a fixed seed, so the report
+    is the same for the same runs). One pair's range says how noisy a pair is; this says how far the
+    median itself can be trusted."""
+    draw = random.Random(0)  # noqa: S311 (resampling, not a secret)
+    medians = sorted(statistics.median(draw.choices(ratios, k=len(ratios))) for _ in range(RESAMPLES))
+    tail = (1 - level) / 2
+    return medians[int(tail * RESAMPLES)], medians[int((1 - tail) * RESAMPLES) - 1]
 
 
 # The ratios reported, each A ÷ B from runs in the same rounds.

@@ -88,9 +88,10 @@ def render(r: dict[str, Any]) -> str:
         "# Benchmarks",
         "",
         f"Written by `make bench` ({r['command']}, {r['wall_seconds']} s). Every ratio is the median of {r['rounds']}"
-        f" paired runs ({r.get('edge_rounds', r['rounds'])} for nginx alone; A then B, B then A in the next round,"
-        f" {r['seconds']:g} s each, {CONNECTIONS} connections, wrk pinned to CPU {LOADGEN_CPU}),"
-        " measured side by side in one run on the production compose stack.",
+        f" paired runs (A then B, B then A in the next round, {r['seconds']:g} s each, {CONNECTIONS} connections,"
+        f" wrk pinned to CPU {LOADGEN_CPU}), measured side by side in one run on the production compose stack."
+        " The range is the lowest and highest single pair; the interval is where the median could have fallen"
+        " (95 %, bootstrap over the pairs).",
         "",
         f"**Machine**: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']},"
         f" Docker {m['docker']}.",
@@ -101,15 +102,16 @@ def render(r: dict[str, Any]) -> str:
         "",
         "## Targets",
         "",
-        "| ratio | goal | measured (median) | range | met |",
-        "| --- | --- | --- | --- | --- |",
+        "| ratio | goal | measured (median) | 95 % interval | range | met |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for key, title, goal in TARGETS:
         p = r["pairs"][key]
         met = "—" if goal is None else ("yes" if p["ratio_median"] >= goal else "**no**")
         lines.append(
             f"| {title} | {f'≥ {goal:.2f}' if goal else 'reported'} | {p['ratio_median']:.2f} |"
-            f" {p['ratio_min']:.2f}–{p['ratio_max']:.2f} | {met} |"
+            f" {p['ratio_interval'][0]:.2f}–{p['ratio_interval'][1]:.2f} | {p['ratio_min']:.2f}–{p['ratio_max']:.2f} |"
+            f" {met} |"
         )
     lines += stability(r.get("history", []))
     lines += [
