@@ -1,7 +1,9 @@
-"""Fail closed and recover: Redis stopped, Postgres restarted, with the same app object throughout."""
+"""Fail closed and recover: Redis stopped, the database (Postgres, MariaDB) restarted, with the same app
+object throughout."""
 
 import time
 
+import pytest
 import sqlalchemy
 
 from api import create_app
@@ -50,16 +52,19 @@ def test_revoked_token_is_never_accepted_while_redis_is_down(api, redis_server):
     assert_error(api.me(tokens["access_token"]), 401, "token_revoked")
 
 
-def test_postgres_restart_then_recovery(api, postgres):
+@pytest.mark.parametrize("database_server", ["postgres", "mariadb"])
+def test_database_restart_then_recovery(api, request, database_server):
     tokens = api.tokens()
-    container = postgres.get_wrapped_container()
+    container = request.getfixturevalue(database_server).get_wrapped_container()
     container.stop(timeout=20)
     try:
         assert_error(api.me(tokens["access_token"]), 503, "service_unavailable")
-        assert_error(api.get("/api/readyz"), 503, "service_unavailable")
+        details = assert_error(api.get("/api/readyz"), 503, "service_unavailable")["details"]
+        assert details["database"]["status"] == "error"
+        assert api.get("/api/healthz").status_code == 200
     finally:
         container.start()
-    assert until(lambda: api.me(tokens["access_token"]).status_code == 200), "no recovery after Postgres came back"
+    assert until(lambda: api.me(tokens["access_token"]).status_code == 200), f"no recovery after {database_server}"
     # Nothing stored was lost.
     assert api.login().status_code == 200
 
