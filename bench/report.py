@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from bench.loadgen import CONNECTIONS
+from bench.loadgen import CONNECTIONS, SPLITS
 from bench.stack import LOADGEN_CPU
 
 # Each ratio reported (bench/measures.py's PAIRS), its title, and the least it should be (None: reported only).
@@ -88,7 +88,8 @@ def render(r: dict[str, Any]) -> str:
         "# Benchmarks",
         "",
         f"Written by `make bench` ({r['command']}, {r['wall_seconds']} s). Every ratio is the median of {r['rounds']}"
-        f" paired runs (A then B, B then A in the next round, {r['seconds']:g} s each, {CONNECTIONS} connections,"
+        f" paired runs (A then B, B then A in the next round, {r['seconds']:g} s each as the best of {SPLITS} wrk runs"
+        f" with fresh connections, {CONNECTIONS} connections,"
         f" wrk pinned to CPU {LOADGEN_CPU}), measured side by side in one run on the production compose stack."
         " The range is the lowest and highest single pair; the interval is where the median could have fallen"
         " (95 %, bootstrap over the pairs).",
