@@ -93,10 +93,10 @@ if [ ! -s "$etc/env.production" ]; then
     as postgres psql -q -v ON_ERROR_STOP=1 -c "CREATE ROLE flask_stack LOGIN PASSWORD '$password'"
     as postgres createdb -O flask_stack flask_stack
     database_url="postgresql+psycopg2://flask_stack:$password@127.0.0.1:5432/flask_stack"
-    # An ACL user allowed the commands the app runs on its own keys (as compose/redis/start-with-acl.sh
-    # makes it), kept in redis.conf across restarts.
+    # An ACL user allowed the commands the app runs on its own keys (compose/redis/app.acl, as the
+    # containers' Redis has it), kept in redis.conf across restarts.
     password=$(secret)
-    rules="~auth:* resetchannels -@all +get +mget +set +incr +pexpire +pttl +del +ping +multi +exec +discard +select +hello"
+    rules=$(grep -v '^#' "$here/compose/redis/app.acl" | tr '\n' ' ')
     printf '\n# flask-stack (deploy/install-host.sh)\nuser flask-stack on >%s %s\n' "$password" "$rules" >> /etc/redis/redis.conf
     # shellcheck disable=SC2086 # the rules are words
     redis-cli ACL SETUSER flask-stack on ">$password" $rules >/dev/null

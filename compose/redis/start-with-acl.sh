@@ -4,15 +4,17 @@
 # inspect` and `ps` would show it; the ACL file holds only its SHA-256.
 #
 #   default  off: a client that does not log in can do nothing
-#   app      the API's commands, on its own keys (REDIS_KEY_PREFIX "auth:"); no FLUSHALL, KEYS, CONFIG...
+#   app      the API's commands on its own keys, as compose/redis/app.acl lists them (mounted at
+#            /usr/local/etc/redis/app.acl); no FLUSHALL, KEYS, CONFIG...
 #   health   PING only, for the healthcheck
 set -eu
 
 acl=/run/redis/users.acl
+app_rules=$(grep -v '^#' /usr/local/etc/redis/app.acl | tr '\n' ' ')
 app_hash=$(tr -d '\r\n' < /run/secrets/redis_app_password | sha256sum | cut -d' ' -f1)
 cat > "$acl" <<ACL
 user default off
-user app on #$app_hash ~auth:* resetchannels -@all +get +mget +set +incr +pexpire +pttl +del +ping +multi +exec +discard +select +hello
+user app on #$app_hash $app_rules
 user health on nopass resetchannels -@all +ping
 ACL
 chmod 644 "$acl"

@@ -18,7 +18,7 @@ from .errors import ApiError
 from .extensions import db
 from .models import Role, User
 from .models.columns import MYSQL_DIALECTS
-from .token_store import current_token_store
+from .token_store import StoreMisconfigured, current_token_store
 from .users.accounts import delete_account, role_named, update_account
 
 # The database's own lock, held by the connection that took it: take, release. Postgres names its
@@ -57,10 +57,19 @@ def one_deploy_at_a_time() -> Iterator[None]:
 @click.command("deploy")
 @with_appcontext
 def deploy_command() -> None:
-    """Upgrade the schema to head and insert or update the default roles. Idempotent."""
+    """Upgrade the schema to head and insert or update the default roles, then run every operation
+    of the token store once: a release whose store refuses one (Redis's ACL) stops here, before it
+    serves. Idempotent."""
     with one_deploy_at_a_time():
         upgrade()
         changed = Role.insert_defaults()
+    try:
+        current_token_store().check()
+    except StoreMisconfigured as refused:
+        raise click.ClickException(
+            f"the token store refused a command the app runs ({refused}); "
+            "the app's Redis user must allow every command compose/redis/app.acl lists"
+        ) from refused
     click.echo(f"deploy: schema at head; roles {'updated: ' + ', '.join(changed) if changed else 'unchanged'}")
 
 

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from .breaker import refused_without_trying
 from .database import DATABASE_UNAVAILABLE
 from .schemas import ErrorSchema
-from .token_store import StoreUnavailable
+from .token_store import StoreMisconfigured, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,12 @@ def register_error_handlers(app: Flask) -> None:
     def handle_store_unavailable(error: StoreUnavailable) -> Response:
         # Fail closed: without the token store we cannot tell a revoked token from a good one.
         return unavailable("token store", error, error.retry_after)
+
+    @app.errorhandler(StoreMisconfigured)
+    def handle_store_misconfigured(error: StoreMisconfigured) -> Response:
+        # A configuration bug (logged with the command where it was refused), not an outage: no
+        # Retry-After, since retrying cannot help; readiness fails until the configuration is mended.
+        return error_response(500, "internal_error", "Internal server error")
 
     for database_error in DATABASE_UNAVAILABLE:
         app.register_error_handler(database_error, lambda error: unavailable("database", error, 5))

@@ -35,6 +35,11 @@ STORE_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 STORE_ERRORS = Counter("flask_stack_token_store_errors_total", "Token store calls that failed", ["operation"])
+STORE_DENIED = Counter(
+    "flask_stack_token_store_denied_total",
+    "Token store calls the store refused to run (a configuration bug: Redis's ACL)",
+    ["operation"],
+)
 BREAKER_OPEN = Gauge(
     "flask_stack_circuit_open",
     "1 while a circuit breaker is open in any worker (requests fail fast with 503)",

@@ -7,10 +7,18 @@ rotation, throttling) are written once, in ``api.auth``.
 Any failure to reach the store raises ``StoreUnavailable``; callers let it propagate, and the app
 answers 503: fail closed, never "not revoked". Every backend sits behind a circuit breaker
 (``GuardedStore``), so a store that is down costs each request nothing but the 503.
+
+A store that answers but refuses a command (Redis's ACL: ``NOPERM``) raises ``StoreMisconfigured``
+instead: a configuration bug, not an outage. It is logged at ERROR with the command, counted apart
+(``flask_stack_token_store_denied_total``), does not open the breaker, and answers 500; ``check()``
+runs every operation, so readiness and ``flask deploy`` fail on it before a release goes live.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -20,14 +28,21 @@ from flask import Flask, current_app
 
 from .. import metrics
 from ..breaker import CircuitBreaker, CircuitOpen
+from . import keys
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+PROBE_SECONDS = 10.0
 
 
 class StoreUnavailable(RuntimeError):
     """The token store could not be reached or did not answer."""
 
     retry_after = 1  # seconds: the breaker lets a probe through within a second
+
+
+class StoreMisconfigured(RuntimeError):
+    """The token store answered, but refused a command it must run: its configuration is wrong."""
 
 
 # (key, value, seconds to live or None for no expiry)
@@ -71,6 +86,20 @@ class TokenStore(ABC):
     def describe(self) -> str:
         return self.kind
 
+    def check(self) -> None:
+        """Run every operation the app uses, on probe keys of this process: a store that answers a
+        ping but refuses a command (an ACL that misses one) fails here, not on a user's request."""
+        probe = keys.readiness_probe(f"{socket.gethostname()}-{os.getpid()}")
+        counter = probe + ":count"
+        self.ping()
+        self.set_many([(probe, "1", PROBE_SECONDS)])
+        self.get_many([probe])
+        self.add(probe, "1", PROBE_SECONDS)
+        self.incr(counter, PROBE_SECONDS)
+        self.incr(counter)
+        self.ttl(probe)
+        self.delete(probe, counter)
+
 
 class GuardedStore(TokenStore):
     """A backend behind a circuit breaker: once it has failed ``BREAKER_FAILURES`` times in a row,
@@ -91,6 +120,10 @@ class GuardedStore(TokenStore):
             raise StoreUnavailable(str(refused)) from refused
         except StoreUnavailable:
             metrics.STORE_ERRORS.labels(name).inc()
+            raise
+        except StoreMisconfigured as refused:
+            metrics.STORE_DENIED.labels(name).inc()
+            log.error("token store refused %s: %s (compose/redis/app.acl lists what it may run)", name, refused)
             raise
         finally:
             metrics.STORE_LATENCY.labels(name).observe(time.perf_counter() - started)
@@ -121,6 +154,9 @@ class GuardedStore(TokenStore):
 
     def describe(self) -> str:
         return self.inner.describe()
+
+    def check(self) -> None:
+        self.inner.check()
 
 
 def create_backend(app: Flask) -> TokenStore:

@@ -14,6 +14,7 @@
 | login-known:<pair>              | "1"                       | LOGIN_KNOWN_ADDRESS_DAYS                     |
 | mail-links-address:<address>    | a counter                 | an hour                                      |
 | mail-links-account:<account>    | a counter                 | an hour                                      |
+| readiness-probe:<process>       | "1", and a counter        | seconds (written and removed by check())     |
 
 <pair>, <account> and <address> are digests of the normalised e-mail and the client address: no
 address is stored. The Redis backend puts REDIS_KEY_PREFIX ("auth:") in front of each.
@@ -68,3 +69,7 @@ def mail_links_address(address: str) -> str:
 
 def mail_links_account(account: str) -> str:
     return f"mail-links-account:{account}"
+
+
+def readiness_probe(process: str) -> str:
+    return f"readiness-probe:{process}"

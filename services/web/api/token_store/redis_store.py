@@ -11,13 +11,22 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import Entry, StoreUnavailable, TokenStore
+from . import Entry, StoreMisconfigured, StoreUnavailable, TokenStore
 
 
 @contextmanager
 def _unavailable_on_error() -> Iterator[None]:
     try:
         yield
+    except redis.ResponseError as error:
+        # The server answered, but its ACL forbids a command (compose/redis/app.acl): no retry helps.
+        # A refused command in a transaction aborts it (EXECABORT, naming the command); a refused
+        # MULTI leaves the EXEC that follows it alone ("EXEC without MULTI").
+        if isinstance(error, redis.exceptions.NoPermissionError) or "NOPERM" in str(error):
+            raise StoreMisconfigured(f"redis: {error}") from error
+        if "EXEC without MULTI" in str(error):
+            raise StoreMisconfigured(f"redis: {error}: the server refused the 'multi' command") from error
+        raise StoreUnavailable(f"redis: {error}") from error
     except redis.RedisError as error:
         raise StoreUnavailable(f"redis: {error}") from error
 
@@ -45,6 +54,9 @@ class RedisStore(TokenStore):
             # really down must answer 503 at once, not after redis-py's default backoff.
             retry=Retry(NoBackoff(), 1),
             health_check_interval=30,
+            # No CLIENT SETINFO on connect: a command the app's ACL user has no need of
+            # (compose/redis/app.acl lists exactly the store's commands).
+            driver_info=None,
         )
         return cls(client, config["REDIS_KEY_PREFIX"])
 
