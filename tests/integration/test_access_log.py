@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 import requests
-from test_two_processes import start_gunicorn
+
+from .test_two_processes import start_gunicorn
 
 
 def test_every_request_is_one_json_line_written_by_its_workers_thread(app, settings):

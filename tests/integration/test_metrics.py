@@ -4,11 +4,12 @@ master serves the sum over every worker, on its own port; counts move with the r
 from __future__ import annotations
 
 import requests
-from test_two_processes import start_gunicorn
 
 from contract import Api
 from harness.ports import free_port
 from scraped_metrics import sample, scrape
+
+from .test_two_processes import start_gunicorn
 
 
 def test_the_master_serves_every_workers_counts(app, settings, tmp_path):

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from test_two_processes import start_gunicorn
 
 from harness.polling import until
 from http_inbox import HttpInbox
+
+from .test_two_processes import start_gunicorn
 
 
 def span_names(inbox: HttpInbox) -> list[str]:

@@ -8,13 +8,14 @@ import time
 
 import pytest
 from prometheus_client import CollectorRegistry
-from test_hook_ledger import REF, A, B, C
 
 from harness.ports import free_port
 from hook.ledger import Ledger
 from hook.metrics import LedgerCollector, serve
 from hook.settings import HookSettings
 from scraped_metrics import sample, scrape
+
+from .test_hook_ledger import REF, A, B, C
 
 
 def registry_for(ledger: Ledger, heartbeat) -> CollectorRegistry:

@@ -15,12 +15,13 @@ from typing import Any
 
 import docker
 import pytest
-from test_hook_deployer import HOOK, LIVE, NEW, FakeRepository, steps_of
 
 from hook import deployer
 from hook.deployer import SWARM_PREPARE, SWARM_SETTLE, SWARM_SWITCH, SwarmDeployment
 from hook.settings import DeploySettings
 from hook.swarm import STACK_LABEL, SwarmStack
+
+from .test_hook_deployer import HOOK, LIVE, NEW, FakeRepository, steps_of
 
 STACK = "flask-stack-prod"
 REGISTRY = "registry.internal:5000"
