@@ -108,7 +108,14 @@ class ProductionStack(EdgeAddresses):
     def make(self, *args: str) -> subprocess.CompletedProcess[str]:
         """A target of the Makefile for this stack, as an operator runs it."""
         return subprocess.run(
-            ["make", "--no-print-directory", *args, f"PROD_PROJECT={self.project}", f"PROD_ENV={self.env_file}"],
+            [
+                "make",
+                "--no-print-directory",
+                *args,
+                f"PROD_PROJECT={self.project}",
+                f"PROD_ENV={self.env_file}",
+                f"EXTRA_COMPOSE_FILES={' '.join(self.overlays)}",
+            ],
             cwd=REPO_ROOT,
             env=self.environment,
             capture_output=True,

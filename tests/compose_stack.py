@@ -1,8 +1,12 @@
-"""The whole dev stack from the repository (docker-compose.yml), brought up with testcontainers'
-Compose v2 support under its own project name and ports, and reached through nginx over TLS.
+"""The stacks the Docker tiers share, one per session, reached through nginx over TLS:
 
-The system and browser tiers import these fixtures in their conftest; a tier can add compose files
-(``compose_files``) to adjust the stack for what it tests."""
+- ``stack``: the dev stack from the repository (docker-compose.yml), brought up with testcontainers'
+  Compose v2 support under its own project name and ports; a tier can add compose files
+  (``compose_files``) to adjust it for what it tests;
+- ``production``: docker-compose.prod.yml with its secrets, ACL'd Redis, non-superuser database
+  role and read-only containers, the hook and a mail sink (compose/test-production.yml);
+- ``any_stack``: each of the two in turn, for what must hold in development and production alike
+  (one test function, not two copies)."""
 
 from __future__ import annotations
 
@@ -20,9 +24,10 @@ from contract import Api
 from docker_env import base_image, docker_client_or_skip, ensure_image, missing
 from harness.paths import REPO_ROOT
 from harness.ports import free_port
-from harness.stacks import EdgeAddresses, remove_project
+from harness.stacks import EdgeAddresses, ProductionStack, remove_project
 
 PROJECT = "flask-stack-test"
+PRODUCTION_PROJECT = "flask-stack-prodtest"
 
 
 def compose_v2_or_skip() -> None:
@@ -31,14 +36,13 @@ def compose_v2_or_skip() -> None:
         missing("Compose v2 (`docker compose`) is missing; `make compose-plugin` installs it")
 
 
-@dataclass
-class Stack(EdgeAddresses):
-    compose: object
-    http_port: int
-    https_port: int
+class Reachable:
+    """How a test reaches a stack: its edge over TLS (trusting the stack's own CA), its mail sink,
+    and the operator's commands in its web container."""
+
+    https: str
     ca_file: Path
-    mail_port: int = 0
-    project: str = PROJECT
+    mail_port: int
 
     def session(self) -> requests.Session:
         session = requests.Session()
@@ -59,19 +63,42 @@ class Stack(EdgeAddresses):
         response.raise_for_status()
         return [message for message in response.json() if to in message["to"]]
 
+    def create_admin(self) -> str:
+        """A new account made an admin by the operator's command; its e-mail (password: PASSWORD)."""
+        email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+        registered = self.api().register(email)
+        assert registered.status_code == 201, registered.text
+        made = self.exec_web("flask", "--app", "api", "create-admin", "--email", email)
+        assert made.returncode == 0, made.stdout + made.stderr
+        return email
+
+    def exec_web(self, *argv: str) -> subprocess.CompletedProcess:
+        raise NotImplementedError
+
+    def logs(self, service: str) -> str:
+        raise NotImplementedError
+
+
+@dataclass
+class Stack(Reachable, EdgeAddresses):
+    compose: object
+    http_port: int
+    https_port: int
+    ca_file: Path
+    mail_port: int = 0
+    project: str = PROJECT
+
     def compose_run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """`docker compose` with this stack's files (project name and ports come from the environment)."""
         return subprocess.run(
             [*self.compose.compose_command_property, *args], cwd=REPO_ROOT, capture_output=True, text=True, check=check
         )
 
-    def create_admin(self) -> str:
-        """A new account made an admin by the operator's command; its e-mail (password: PASSWORD)."""
-        email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-        registered = self.api().register(email)
-        assert registered.status_code == 201, registered.text
-        self.compose_run("exec", "-T", "web", "flask", "--app", "api", "create-admin", "--email", email)
-        return email
+    def exec_web(self, *argv: str) -> subprocess.CompletedProcess:
+        return self.compose_run("exec", "-T", "web", *argv, check=False)
+
+    def logs(self, service: str) -> str:
+        return self.compose_run("logs", "--no-log-prefix", service).stdout
 
     def container(self, service: str):
         """The Docker SDK's view of the service's container (state, health, start time)."""
@@ -136,3 +163,52 @@ def stack(compose_ready, compose_files, stack_settings, tmp_path_factory):
     ca_file.write_text(ca_text)
     yield stack
     remove_project(PROJECT)
+
+
+class MailSinkBeside(Reachable):
+    """A production stack (compose or Swarm) with compose/test-production.yml among its files: its
+    web sends mail to the sink there, whose messages the tests read."""
+
+    env_file: Path
+    https_port: int
+
+    def prepare(self) -> None:
+        super().prepare()  # type: ignore[misc]  # the stack's own
+        with self.env_file.open("a") as settings:
+            # Production mails no link without PUBLIC_URL: the links lead to this stack's edge.
+            settings.write(
+                "\n# tests: mail to the sink beside the stack\nMAIL_SERVER=mail\nMAIL_PORT=1025\n"
+                f"PUBLIC_URL=https://localhost:{self.https_port}\n"
+            )
+
+
+class TestProductionStack(MailSinkBeside, ProductionStack):
+    """The production stack as the tests share it: the hook (profile), a mail sink the web sends to,
+    and Prometheus's port chosen for `make monitoring`."""
+
+    def __init__(self, home: Path):
+        self.mail_port, self.prometheus_port = free_port(), free_port()
+        settings = {
+            "COMPOSE_PROFILES": "hook",
+            "MAIL_UI_PORT": str(self.mail_port),
+            "PROMETHEUS_PORT": str(self.prometheus_port),
+        }
+        super().__init__(PRODUCTION_PROJECT, home, overlays=["compose/test-production.yml"], settings=settings)
+
+    def exec_web(self, *argv: str) -> subprocess.CompletedProcess:
+        return self.compose("exec", "-T", "web", *argv)
+
+    def logs(self, service: str) -> str:
+        return self.compose("logs", "--no-log-prefix", service).stdout
+
+
+@pytest.fixture(scope="session")
+def production(compose_ready, tmp_path_factory):
+    with TestProductionStack(tmp_path_factory.mktemp("prod")) as stack:
+        yield stack
+
+
+@pytest.fixture(params=["dev", "production"])
+def any_stack(request):
+    """The dev stack, then the production stack: what must hold in both."""
+    return request.getfixturevalue("stack" if request.param == "dev" else "production")

@@ -26,6 +26,7 @@ from traffic import Traffic
 REPOSITORY = "acme/flask-stack"
 VERSION_FILE = "services/web/api/__init__.py"
 HEALTH_FILE = "services/web/api/health/routes.py"
+STORE_FILE = "services/web/api/token_store/redis_store.py"
 HEALTHZ_DOCSTRING = '    """Liveness: the process answers. Touches nothing else."""\n'
 
 
@@ -106,7 +107,7 @@ class DeployCheckout:
     def commit(self, message: str, version: str | None = None, edit=None) -> str:
         """A new commit on the branch's tip whose tree is the first commit's plus this change only
         (what an earlier test committed, a broken health check say, does not carry over)."""
-        git(self.source, "checkout", "-q", self.baseline_sha, "--", VERSION_FILE, HEALTH_FILE)
+        git(self.source, "checkout", "-q", self.baseline_sha, "--", VERSION_FILE, HEALTH_FILE, STORE_FILE)
         if version:
             set_version(self.source, version)
         if edit:

@@ -123,19 +123,50 @@ for service in json.load(sys.stdin)["services"].values():
   say "stack $stack is up: make swarm-ps"
 }
 
-# Until every service of the stack runs as many tasks as it should (at most 10 minutes).
+# Until every service of the stack runs as many tasks as it should (at most 10 minutes), giving up
+# sooner, with the cause, once a service's tasks have failed FAILED_TASKS times since the deploy
+# began (a task that cannot start, a secret that does not match its volume: retrying won't help).
 wait_converged() {
-  local waited=0 replicas
+  local waited=0 replicas since
+  since=$(date -u +%s)
   while :; do
     replicas=$(docker service ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Replicas}}')
     if [ -n "$replicas" ] && ! grep -Ev '^([0-9]+)/\1( |$)' <<<"$replicas" >/dev/null; then return; fi
+    if [ $((waited % 5)) = 0 ] && [ -n "$(failing_services "$since")" ]; then
+      say "giving up: tasks of $(failing_services "$since" | tr '\n' ' ')failed ${FAILED_TASKS:-3} times or more"
+      compose/scripts/explain-failure.sh swarm "$stack"
+      exit 1
+    fi
     if [ "$waited" -ge 600 ]; then
       say "the stack has not converged after 10 minutes:"
       docker stack services "$stack" >&2
+      compose/scripts/explain-failure.sh swarm "$stack"
       exit 1
     fi
     sleep 1
     waited=$((waited + 1))
+  done
+}
+
+# The stack's services with FAILED_TASKS (3) or more tasks failed or rejected since $1 (epoch seconds).
+failing_services() {
+  local service tasks
+  for service in $(docker service ls -q --filter "label=com.docker.stack.namespace=$stack"); do
+    tasks=$(docker service ps -q "$service" 2>/dev/null) || continue
+    [ -n "$tasks" ] || continue
+    # shellcheck disable=SC2086  # one task id per word
+    docker inspect $tasks 2>/dev/null | python3 -c '
+import json, sys
+from datetime import datetime
+since, wanted = float(sys.argv[1]), int(sys.argv[2])
+tasks = json.load(sys.stdin)
+def at(stamp):  # RFC 3339 with nanoseconds: keep what fromisoformat reads
+    head, _, rest = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(head + "+00:00").timestamp()
+failed = [t for t in tasks if t["Status"]["State"] in ("failed", "rejected") and at(t["Status"]["Timestamp"]) >= since]
+if len(failed) >= wanted:
+    print(tasks[0]["ServiceID"])' "$1" "${FAILED_TASKS:-3}" |
+      xargs -r docker service inspect --format '{{.Spec.Name}}'
   done
 }
 
@@ -188,6 +219,7 @@ roll() {
       ;;
     *)
       say "the update did not complete ($state): $(docker service inspect --format '{{ .UpdateStatus.Message }}' "$service")"
+      compose/scripts/explain-failure.sh swarm "$stack"
       exit 1
       ;;
   esac

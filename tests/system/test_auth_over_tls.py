@@ -1,5 +1,8 @@
-"""The full auth flow through nginx over TLS, and revocation seen by every gunicorn worker."""
+"""The account flows through nginx over TLS, on the dev stack and on the production stack alike
+(its ACL'd Redis, its database role, its secrets, its read-only containers): one test function
+each, run on both. tests/system/test_swarm.py runs some of them on a Swarm stack too."""
 
+import json
 import re
 import subprocess
 import uuid
@@ -7,14 +10,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from contract import assert_error, bearer, json_of
+from contract import PASSWORD, assert_error, bearer, json_of
 from harness.paths import REPO_ROOT
 from harness.polling import until
 
 
-def test_register_login_me_refresh_reuse_logout(stack):
-    api = stack.api()
-    email = f"flow-{uuid.uuid4().hex[:8]}@example.com"
+def new_email(kind: str) -> str:
+    return f"{kind}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def test_register_login_me_refresh_reuse_logout(any_stack):
+    api = any_stack.api()
+    email = new_email("flow")
     registered = api.register(email)
     assert registered.status_code == 201, registered.text
     tokens = api.tokens(email)
@@ -32,6 +39,66 @@ def test_register_login_me_refresh_reuse_logout(stack):
     assert_error(api.refresh(fresh["refresh_token"]), 401, "token_revoked")
 
 
+def test_a_wrong_password_and_an_unknown_user_are_the_same_401(any_stack):
+    """Each failure is counted by the sign-in throttle (a counter in the token store)."""
+    api = any_stack.api()
+    email = new_email("wrong")
+    api.tokens(email)
+    wrong = api.patiently(lambda: api.login(email, "not the password at all"))
+    unknown = api.patiently(lambda: api.login(new_email("nobody"), PASSWORD))
+    assert assert_error(wrong, 401, "invalid_credentials") == assert_error(unknown, 401, "invalid_credentials")
+    assert api.patiently(lambda: api.login(email)).status_code == 200
+
+
+def test_logout_all_ends_every_session_of_the_user(any_stack):
+    api = any_stack.api()
+    email = new_email("everywhere")
+    first, second = api.tokens(email), api.tokens(email)
+    assert api.logout_all(first["access_token"]).status_code == 204
+    for pair in (first, second):
+        assert_error(api.me(pair["access_token"]), 401, "token_revoked")
+        assert_error(api.refresh(pair["refresh_token"]), 401, "token_revoked")
+    assert api.me(api.tokens(email)["access_token"]).status_code == 200
+
+
+def test_a_password_change_ends_the_other_sessions_and_keeps_this_client(any_stack):
+    api = any_stack.api()
+    email, new_password = new_email("change"), "another long passphrase"
+    other, this = api.tokens(email), api.tokens(email)
+    wrong = api.post(
+        "/api/auth/password",
+        json={"current_password": "not it at all", "new_password": new_password},
+        headers=bearer(this["access_token"]),
+    )
+    assert_error(wrong, 403, "wrong_password")
+    changed = api.post(
+        "/api/auth/password",
+        json={"current_password": PASSWORD, "new_password": new_password},
+        headers=bearer(this["access_token"]),
+    )
+    assert changed.status_code == 200, changed.text
+    assert_error(api.me(other["access_token"]), 401, "token_revoked")
+    assert_error(api.me(this["access_token"]), 401, "token_revoked")
+    assert api.me(json_of(changed)["access_token"]).status_code == 200
+    assert_error(api.patiently(lambda: api.login(email)), 401, "invalid_credentials")
+    assert api.patiently(lambda: api.login(email, new_password)).status_code == 200
+
+
+def test_an_admin_disables_then_deletes_a_user(any_stack):
+    api = any_stack.api()
+    admin = api.tokens(any_stack.create_admin())["access_token"]
+    email = new_email("disabled")
+    user = api.tokens(email)
+    user_id = json_of(api.me(user["access_token"]))["id"]
+    disabled = api.update_user(admin, user_id, active=False)
+    assert disabled.status_code == 200 and json_of(disabled)["active"] is False, disabled.text
+    assert api.me(user["access_token"]).status_code == 401
+    assert_error(api.refresh(user["refresh_token"]), 401, "token_revoked")
+    assert_error(api.patiently(lambda: api.login(email)), 401, "invalid_credentials")
+    assert api.delete_user(admin, user_id).status_code == 204
+    assert api.register(email).status_code == 201  # the address is free again
+
+
 def worker_pids(stack) -> set[str]:
     """gunicorn worker processes in the web container (children of the master, pid 1)."""
     script = (
@@ -41,18 +108,29 @@ def worker_pids(stack) -> set[str]:
         "    cmd = open(f'/proc/{pid}/cmdline').read()\n"
         "    if stat[3] == '1' and 'gunicorn' in cmd: print(pid)\n"
     )
-    output, _, _ = stack.compose.exec_in_container(["python", "-c", script], service_name="web")
-    return set(output.split())
+    found = stack.exec_web("python", "-c", script)
+    assert found.returncode == 0, found.stderr
+    return set(found.stdout.split())
 
 
-def test_a_revoked_token_is_refused_by_every_worker(stack):
-    api = stack.api()
-    tokens = api.tokens(f"workers-{uuid.uuid4().hex[:8]}@example.com")
+def served_by(logs: str, marker: str) -> set[str]:
+    """The workers whose access log lines carry a request id starting with ``marker``: the text
+    format (development) or one JSON object per line (production)."""
+    pids = set(re.findall(rf"pid=<(\d+)> \[{marker}-\d+\]", logs))
+    for line in logs.splitlines():
+        if line.startswith("{") and f'"{marker}-' in line:
+            pids.add(str(json.loads(line)["pid"]))
+    return pids
+
+
+def test_a_revoked_token_is_refused_by_every_worker(any_stack):
+    api = any_stack.api()
+    tokens = api.tokens(new_email("workers"))
     assert api.logout(tokens["access_token"]).status_code == 204
-    workers = worker_pids(stack)
+    workers = worker_pids(any_stack)
     assert len(workers) >= 2, workers
     marker = uuid.uuid4().hex[:12]
-    url = stack.https + "/api/users/me"
+    url = any_stack.https + "/api/users/me"
 
     def probe(n):
         # A new TLS connection each time, many at once: nginx opens several upstream connections,
@@ -60,7 +138,7 @@ def test_a_revoked_token_is_refused_by_every_worker(stack):
         return requests.get(
             url,
             headers={**bearer(tokens["access_token"]), "X-Request-ID": f"{marker}-{n}"},
-            verify=str(stack.ca_file),
+            verify=str(any_stack.ca_file),
             timeout=10,
         )
 
@@ -71,8 +149,7 @@ def test_a_revoked_token_is_refused_by_every_worker(stack):
         with ThreadPoolExecutor(max_workers=32) as pool:
             batch = list(pool.map(probe, range(len(responses), len(responses) + 64)))
         responses.extend(batch)
-        logs = stack.compose_run("logs", "--no-log-prefix", "web").stdout
-        seen.update(re.findall(rf"pid=<(\d+)> \[{marker}-\d+\]", logs))
+        seen.update(served_by(any_stack.logs("web"), marker))
         return seen >= workers
 
     assert until(round_robin, timeout=60, interval=0), f"workers {workers}, served by {seen}"
@@ -86,22 +163,22 @@ def link_token(mail: dict) -> str:
     return match.group(1)
 
 
-def test_accounts_by_mail_through_the_development_mail_sink(stack):
-    """Verify the address, then a forgotten password, from the mails in the dev stack's sink."""
-    api = stack.api()
-    email = f"mail-{uuid.uuid4().hex[:8]}@example.com"
+def test_accounts_by_mail_verify_then_reset_a_forgotten_password(any_stack):
+    """Verify the address, then a forgotten password, from the mails the stack sent to its sink."""
+    api = any_stack.api()
+    email = new_email("mail")
     tokens = api.tokens(email)
-    verification = until(lambda: stack.mails(email), timeout=30)
+    verification = until(lambda: any_stack.mails(email), timeout=30)
     assert verification and verification[0]["subject"] == "[flask-stack] Verify your e-mail address"
     # The link leads to this stack's edge, and its HTML part is there too.
-    assert f"https://localhost:{stack.https_port}/verify-email#token=" in verification[0]["html"]
+    assert f"https://localhost:{any_stack.https_port}/verify-email#token=" in verification[0]["html"]
     assert api.post("/api/auth/verify", json={"token": link_token(verification[0])}).status_code == 204
     assert json_of(api.me(tokens["access_token"]))["email_verified"] is True
 
     asked = api.post("/api/auth/password-reset", json={"email": email})
     assert asked.status_code == 202, asked.text
-    resets = until(lambda: [m for m in stack.mails(email) if "Reset" in m["subject"]], timeout=30)
-    assert resets, stack.mails(email)
+    resets = until(lambda: [m for m in any_stack.mails(email) if "Reset" in m["subject"]], timeout=30)
+    assert resets, any_stack.mails(email)
     new_password = "a brand new passphrase"
     confirmed = api.post(
         "/api/auth/password-reset/confirm", json={"token": link_token(resets[-1]), "new_password": new_password}
@@ -109,6 +186,14 @@ def test_accounts_by_mail_through_the_development_mail_sink(stack):
     assert confirmed.status_code == 204, confirmed.text
     assert_error(api.me(tokens["access_token"]), 401, "token_revoked")
     assert api.patiently(lambda: api.login(email, new_password)).status_code == 200
-    # `make mail` shows them.
+
+
+def test_make_mail_shows_what_the_dev_stack_sent(stack):
+    api = stack.api()
+    email = new_email("shown")
+    api.tokens(email)
+    assert until(lambda: stack.mails(email), timeout=30)
     shown = subprocess.run(["make", "--no-print-directory", "mail"], cwd=REPO_ROOT, capture_output=True, text=True)
-    assert shown.returncode == 0 and f"to {email}: [flask-stack] Reset your password" in shown.stdout, shown.stderr
+    assert shown.returncode == 0 and f"to {email}: [flask-stack] Verify your e-mail address" in shown.stdout, (
+        shown.stdout[-2000:] + shown.stderr
+    )

@@ -1,6 +1,7 @@
-"""docker-compose.prod.yml for real: secrets from `make-secrets.sh`, hardened containers, HTTPS,
-push-to-deploy's receiver (profile hook), and Prometheus beside it all (`make monitoring`). Its own
-project and ports, so it runs beside the dev stack."""
+"""docker-compose.prod.yml for real, on the shared production stack (tests/compose_stack.py):
+secrets from `make-secrets.sh`, hardened containers, HTTPS, push-to-deploy's receiver (profile
+hook), and Prometheus beside it all (`make monitoring`). Its own project and ports, so it runs
+beside the dev stack."""
 
 import json
 import time
@@ -12,18 +13,7 @@ import requests
 from docker_env import base_image
 from harness.paths import REPO_ROOT
 from harness.polling import until
-from harness.ports import free_port
-from harness.stacks import ProductionStack, output
-
-PROJECT = "flask-stack-prodtest"
-PROMETHEUS_PORT = free_port()
-
-
-@pytest.fixture(scope="module")
-def production(compose_ready, tmp_path_factory):
-    settings = {"COMPOSE_PROFILES": "hook", "PROMETHEUS_PORT": str(PROMETHEUS_PORT)}
-    with ProductionStack(PROJECT, tmp_path_factory.mktemp("prod"), settings=settings) as stack:
-        yield stack
+from harness.stacks import output
 
 
 def get(production, path):
@@ -159,10 +149,10 @@ def test_gunicorn_is_reachable_from_nginx_alone(production):
     """X-Forwarded-For is believed from the one hop in front: only nginx shares a network with web
     (and Prometheus, on one of its own, when the monitoring profile runs)."""
     networks = set(production.container("web").attrs["NetworkSettings"]["Networks"])
-    assert networks == {f"{PROJECT}_edge", f"{PROJECT}_backend", f"{PROJECT}_metrics-web"}
-    members = {c.name for c in docker.from_env().networks.get(f"{PROJECT}_edge").containers}
+    assert networks == {f"{production.project}_{name}" for name in ("edge", "backend", "metrics-web")}
+    members = {c.name for c in docker.from_env().networks.get(f"{production.project}_edge").containers}
     assert {name.split("-")[-2] for name in members} == {"nginx", "web"}, members
-    assert docker.from_env().networks.get(f"{PROJECT}_backend").attrs["Internal"] is True
+    assert docker.from_env().networks.get(f"{production.project}_backend").attrs["Internal"] is True
 
 
 def test_the_hook_receiver_is_not_on_webs_network(production):
@@ -210,7 +200,7 @@ def test_production_refuses_example_secrets(production):
 def prometheus(production) -> str:
     started = production.make("monitoring")
     assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-3000:]
-    url = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+    url = f"http://127.0.0.1:{production.prometheus_port}"
     assert f"Prometheus: {url}" in started.stdout
     return url
 
@@ -251,7 +241,8 @@ def test_requests_readiness_deploys_and_backups_reach_prometheus(production, pro
         assert get(production, "/api/healthz").status_code == 200
     assert until(lambda: (scalar(prometheus, healthz) or 0) >= before + 20, 60, 2), scalar(prometheus, healthz)
     assert scalar(prometheus, "min(flask_stack_ready)") == 1
-    assert (scalar(prometheus, "sum(nginx_connections_accepted)") or 0) > 0
+    # nginx's exporter is scraped on its own schedule: wait for a scrape rather than assume one.
+    assert until(lambda: (scalar(prometheus, "sum(nginx_connections_accepted)") or 0) > 0, 60, 2)
     assert scalar(prometheus, 'sum(flask_stack_deploys_total{outcome="failed"})') == 0
 
     taken = production.make("backup")
@@ -269,7 +260,8 @@ def test_metrics_ports_are_not_published_and_prometheus_only_on_loopback(product
     assert {binding["HostIp"] for binding in published} == {"127.0.0.1"}
     # Through the edge /metrics is the SPA's (a client route), never the app's metrics.
     assert "flask_stack_" not in get(production, "/metrics").text
-    members = {c.name.split("-")[-2] for c in docker.from_env().networks.get(f"{PROJECT}_metrics-web").containers}
+    metrics_web = docker.from_env().networks.get(f"{production.project}_metrics-web")
+    members = {c.name.split("-")[-2] for c in metrics_web.containers}
     assert members == {"web", "prometheus"}
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from deploy_checkout import HEALTH_FILE, HEALTHZ_DOCSTRING, DeployCheckout, break_healthz, git
+from deploy_checkout import HEALTH_FILE, HEALTHZ_DOCSTRING, STORE_FILE, DeployCheckout, break_healthz, git
 from figures import record
 from harness.polling import until
 from harness.stacks import containers, remove_project
@@ -43,6 +43,16 @@ def turn_unhealthy_ten_seconds_after_start(source: Path) -> None:
         + '        raise RuntimeError("this commit turns unhealthy 10 s after it starts")\n',
     )
     path.write_text(text.replace("\nlog = logging", "\nimport flask\n\nSTARTED = time.monotonic()\nlog = logging", 1))
+
+
+def read_expiry_with_a_command_the_acl_refuses(source: Path) -> None:
+    """A version whose token store asks Redis for a key's time to live with TTL, which the app's
+    Redis user may not run (compose/redis/app.acl allows PTTL): every sign-in would fail."""
+    path = source / STORE_FILE
+    text = path.read_text()
+    old = "remaining = self.client.pttl(self._key(key))"
+    assert old in text
+    path.write_text(text.replace(old, "remaining = self.client.ttl(self._key(key)) * 1000"))
 
 
 def assert_switched(traffic: Traffic, old: str, new: str) -> None:
@@ -264,4 +274,24 @@ def test_rollback_takes_the_same_path(deploy):
     )
     assert traffic.failures == [], failures_beside_steps(traffic, done)
     assert_switched(traffic, old=old, new=deploy.baseline_version)
+    assert len(web_containers()) == REPLICAS
+
+
+def test_a_version_whose_redis_commands_the_acl_refuses_never_goes_live(deploy):
+    """`flask deploy` (the migrate step) runs every operation of the token store as production's
+    Redis user: the release stops there, before a container of it starts."""
+    live_version, live_sha = deploy.version(), deploy.live_sha()
+    bad = deploy.commit("ttl by TTL", version="1.4.0-noperm", edit=read_expiry_with_a_command_the_acl_refuses)
+    with deploy.traffic() as traffic:
+        accepted = deploy.push_event(bad).json()
+        assert accepted["status"] == "accepted", accepted
+        result = deploy.wait_for_deploy(accepted["deploy_id"])
+    assert result["status"] == "failed", json.dumps(result, indent=2)[-4000:]
+    migrate = next(s for s in result["steps"] if s["name"] == "migrate")
+    assert migrate["status"] == "failed"
+    assert "no permissions to run the 'ttl' command" in migrate["output"], migrate["output"][-2000:]
+    assert "compose/redis/app.acl" in migrate["output"]
+    assert "start" not in [s["name"] for s in result["steps"]]
+    assert traffic.failures == [], failures_beside_steps(traffic, result)
+    assert deploy.version() == live_version and deploy.live_sha() == live_sha
     assert len(web_containers()) == REPLICAS

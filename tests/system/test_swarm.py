@@ -13,24 +13,53 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 import requests
 
+from compose_stack import MailSinkBeside
 from contract import Api
 from figures import record
 from harness.polling import until
+from harness.ports import free_port
 from harness.stacks import SwarmStack, swarm_as_found
 from traffic import Traffic
+
+from .test_auth_over_tls import (
+    test_a_wrong_password_and_an_unknown_user_are_the_same_401,
+    test_accounts_by_mail_verify_then_reset_a_forgotten_password,
+    test_logout_all_ends_every_session_of_the_user,
+    test_register_login_me_refresh_reuse_logout,
+)
+
+# The account flows of test_auth_over_tls.py that Swarm runs too (on the `any_stack` below).
+ACCOUNT_FLOWS = (
+    test_register_login_me_refresh_reuse_logout,
+    test_a_wrong_password_and_an_unknown_user_are_the_same_401,
+    test_logout_all_ends_every_session_of_the_user,
+    test_accounts_by_mail_verify_then_reset_a_forgotten_password,
+)
 
 PROJECT = "flask-stack-swarmtest"
 REPLICAS = 2
 REPORT = "swarm"  # test-artifacts/swarm.json
 
 
-class Swarm(SwarmStack):
+class Swarm(MailSinkBeside, SwarmStack):
+    """The stack with the tests' mail sink (compose/test-production.yml) among its files."""
+
+    def __init__(self, home: Path):
+        self.mail_port = free_port()
+        settings = {
+            "WEB_REPLICAS": str(REPLICAS),
+            "EXTRA_COMPOSE_FILES": "compose/test-production.yml",
+            "MAIL_UI_PORT": str(self.mail_port),
+        }
+        super().__init__(PROJECT, home, settings=settings)
+
     def service(self, name: str) -> Any:
         return docker.from_env().services.get(f"{self.project}_{name}")
 
@@ -78,7 +107,7 @@ class Swarm(SwarmStack):
 @pytest.fixture(scope="module")
 def swarm(compose_ready, tmp_path_factory) -> Iterator[Swarm]:
     client = docker.from_env()
-    stack = Swarm(PROJECT, tmp_path_factory.mktemp("swarm"), settings={"WEB_REPLICAS": str(REPLICAS)})
+    stack = Swarm(tmp_path_factory.mktemp("swarm"))
     with swarm_as_found():
         try:
             stack.up()
@@ -95,6 +124,12 @@ def swarm(compose_ready, tmp_path_factory) -> Iterator[Swarm]:
 def converged(swarm: Swarm) -> Swarm:
     swarm.wait_converged()
     return swarm
+
+
+@pytest.fixture
+def any_stack(converged: Swarm) -> Swarm:
+    """Where the account flows imported above run in this module: the Swarm stack."""
+    return converged
 
 
 @pytest.fixture
