@@ -17,6 +17,8 @@ PROD_ENV := .env.d/.env.production
 PROD_PROJECT ?= flask-stack-prod
 # EXTRA_COMPOSE_FILES: overlays on the production file (compose/external-data.yml: managed Postgres and Redis).
 EXTRA_COMPOSE_FILES ?=
+# How long `make prod` waits for every service to be healthy before it says why not.
+PROD_WAIT_SECONDS ?= 120
 COMPOSE_PROD = docker compose -p $(PROD_PROJECT) $(if $(wildcard .env),--env-file .env) --env-file $(PROD_ENV) \
 	-f docker-compose.prod.yml $(foreach file,$(EXTRA_COMPOSE_FILES),-f $(file))
 # Ports as .env sets them (or the defaults), for the messages below.
@@ -90,7 +92,7 @@ ca: ## Copy the dev CA to build/dev-ca.pem (for curl --cacert; it signs localhos
 	  && echo "[ca] development CA in $(DEV_CA)" || echo "[ca] nginx is not running; start it with make up"
 
 ##@ Production stack (Docker)
-.PHONY: secrets prod prod-down prod-kill prod-logs prod-ps db-roles deploys rollback
+.PHONY: secrets prod prod-down prod-kill prod-kill-volumes prod-logs prod-ps db-roles deploys rollback
 secrets: ## Write .env.d/.env.production (settings) and .env.d/secrets/ (one file per secret; keeps existing ones)
 	$(call say,generating production secrets)
 	compose/scripts/make-secrets.sh
@@ -98,7 +100,8 @@ secrets: ## Write .env.d/.env.production (settings) and .env.d/secrets/ (one fil
 prod: docker-ready ## Build and start the production stack (needs `make secrets` first)
 	@test -f $(PROD_ENV) || { echo "$(PROD_ENV) is missing: run 'make secrets' and review it"; exit 1; }
 	$(call say,starting the production stack (project $(PROD_PROJECT)))
-	APP_REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) $(COMPOSE_PROD) up -d --build --wait
+	APP_REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) $(COMPOSE_PROD) up -d --build --wait \
+	  --wait-timeout $(PROD_WAIT_SECONDS) || { compose/scripts/explain-failure.sh compose $(PROD_PROJECT); exit 1; }
 	@printf '\n  Serving on ports %s (HTTP) and %s (HTTPS). Logs: make prod-logs\n\n' \
 	  "$$(sed -n 's/^HTTP_PORT=//p' $(PROD_ENV) | tail -n1)" "$$(sed -n 's/^HTTPS_PORT=//p' $(PROD_ENV) | tail -n1)"
 
@@ -109,6 +112,10 @@ prod-down: ## Stop the production stack (volumes kept)
 prod-kill: ## Remove every container and network the production stack started (volumes stay)
 	$(call say,removing everything project $(PROD_PROJECT) started)
 	@compose/scripts/remove-project.sh $(PROD_PROJECT)
+
+prod-kill-volumes: prod-kill ## As prod-kill, and its volumes too: every row, every backup, every certificate
+	$(call say,removing the volumes of project $(PROD_PROJECT))
+	@docker volume ls -q --filter label=com.docker.compose.project=$(PROD_PROJECT) | xargs -r docker volume rm
 
 db-roles: ## Production: give the app its own Postgres role (done on a new volume; for one made before)
 	$(call say,the app's own database role)
