@@ -10,8 +10,7 @@ from api import create_app
 from api.extensions import db
 from contract import Api, assert_error
 from harness.polling import until
-
-from .conftest import postgres_url
+from servers import postgres_url
 
 
 def test_redis_down_means_503_then_recovery_without_restart(api, redis_server):

@@ -1,6 +1,6 @@
 """The host layout's own decisions (hook/host.py), on real folders: what the API's settings file
 says, when a reload is not enough, what a switch leaves, and what pruning keeps. The deploys
-themselves, with git, pip, gunicorn and Postgres, are in tests/integration/test_host_deploy.py."""
+themselves, with git, pip, gunicorn and Postgres, are in tests/system/test_host_releases.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Real Postgres and Redis in containers (testcontainers), the official images or their local
-stand-ins as .env selects. Each test gets its own database and its own Redis key prefix. The
+stand-ins as .env selects: the integration tier's servers, and the system tier's for a host's
+releases (test_host_releases.py); a plugin of tests/conftest.py, started only when a test asks.
+Each test gets its own database and its own Redis key prefix. The
 modules that run on MariaDB too (migrations, the database token store) say so by parametrizing
 ``database_server``; its server starts only then."""
 
