@@ -8,6 +8,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 WEB := services/web
+# The app `make dev` serves (the tests point it at a copy they edit).
+DEV_SOURCE ?= $(WEB)
 PYTEST := $(BIN)/python -m pytest
 
 # The dev project (COMPOSE_PROJECT_NAME overrides it, as the system tests do) and the prod one.
@@ -135,7 +137,7 @@ rollback: ## Push-to-deploy: deploy an earlier commit the same way (SHA=<commit>
 	$(call say,queueing a deploy of $(SHA))
 	$(COMPOSE_PROD) exec -T deployer python -m hook rollback $(SHA)
 
-##@ Backups (the production stack's Postgres; README "Backups")
+##@ Backups (the production stack's Postgres; docs/operations.md "Backups")
 .PHONY: backup backups restore
 backup: ## Back the database up now (beside the scheduled ones)
 	$(COMPOSE_PROD) exec -T backup python3 -m backup now
@@ -161,7 +163,7 @@ restore: ## Restore FILE into the database (checksum first; FORCE=1 replaces a d
 	$(COMPOSE_PROD) run --rm --no-deps -T migrate
 	$(COMPOSE_PROD) exec -T backup python3 -m backup counts
 
-##@ Certificates (the production stack's ACME service, profile acme; README "Certificates")
+##@ Certificates (the production stack's ACME service, profile acme; docs/operations.md "Certificates")
 .PHONY: certificate certificates
 certificates: ## The certificate nginx is given: names, issuer, serial, end
 	@$(COMPOSE_PROD) exec -T acme certificates status
@@ -169,7 +171,7 @@ certificates: ## The certificate nginx is given: names, issuer, serial, end
 certificate: ## Check now: obtain, or renew when due (FORCE=1 renews now); nginx serves a new one within seconds
 	$(COMPOSE_PROD) exec -T acme certificates check $(if $(FORCE),--force)
 
-##@ Monitoring (the production stack's metrics in Prometheus, profile monitoring; README "Monitoring")
+##@ Monitoring (the production stack's metrics in Prometheus, profile monitoring; docs/operations.md "Monitoring")
 .PHONY: monitoring
 monitoring: docker-ready ## Start Prometheus (and nginx's exporter) beside the production stack; print its URL
 	@test -f $(PROD_ENV) || { echo "$(PROD_ENV) is missing: run 'make secrets' and review it"; exit 1; }
@@ -257,9 +259,9 @@ DEV_ENV := APP_ENV=development \
 dev: venv ## Run the API and the SPA with no Docker: SQLite, database token store, hot reload
 	$(call say,migrating $(DEV_DB))
 	@mkdir -p $(dir $(DEV_DB))
-	cd $(WEB) && $(DEV_ENV) ../../$(BIN)/flask --app api deploy
+	cd $(DEV_SOURCE) && $(DEV_ENV) $(CURDIR)/$(BIN)/flask --app api deploy
 	$(call say,serving http://localhost:$(DEV_PORT)/ (API docs: /api/docs); Ctrl-C stops)
-	cd $(WEB) && $(DEV_ENV) exec ../../$(BIN)/gunicorn -c gunicorn.conf.py 'api:create_app()'
+	cd $(DEV_SOURCE) && $(DEV_ENV) exec $(CURDIR)/$(BIN)/gunicorn -c gunicorn.conf.py 'api:create_app()'
 
 migration: venv ## A new migration from the models' changes: make migration m="what changed" (then read it)
 	@test -n "$(m)" || { echo 'usage: make migration m="what changed"'; exit 2; }
@@ -318,18 +320,14 @@ bench-tools: wrk ## Install wrk (Debian) and build oha (cargo) for the benchmark
 	  cargo install --quiet --locked --no-default-features --features native-tls --root build/oha oha@$(OHA_VERSION); }
 
 ##@ Tests
-.PHONY: test test-unit test-integration test-system test-fuzz test-browser
-test: venv base-images browser-tools ## Every tier: unit, integration, system (the whole stack), fuzz, browser
-	$(call say,unit tier: the app on SQLite with the memory and database token stores)
-	$(PYTEST) tests/unit
-	$(call say,integration tier: real Postgres and Redis (testcontainers))
-	$(PYTEST) tests/integration
-	$(call say,system tier: the whole compose stack through nginx over TLS)
-	$(PYTEST) tests/system
-	$(call say,fuzz tier: schemathesis on the OpenAPI spec, on make dev and through nginx)
-	$(PYTEST) tests/fuzz
-	$(call say,browser tier: the SPA in headless Chromium against the stack)
-	$(PYTEST) tests/browser
+.PHONY: test check test-unit test-integration test-system test-fuzz test-browser
+test: venv base-images browser-tools ## Every tier, in lanes side by side (tests/lanes.py); the timing table at the end
+	@rm -rf test-artifacts/timings
+	@$(BIN)/python tests/lanes.py; status=$$?; $(BIN)/python tests/timings.py; exit $$status
+
+check: venv base-images ## After each edit: lint, the unit tier and the integration tier, side by side
+	@rm -rf test-artifacts/timings
+	@$(BIN)/python tests/lanes.py --check; status=$$?; $(BIN)/python tests/timings.py; exit $$status
 
 test-unit: venv ## Unit tier only (no Docker)
 	$(PYTEST) tests/unit

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -138,22 +139,41 @@ def stack_settings() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def stack(compose_ready, compose_files, stack_settings, tmp_path_factory):
+def web_source(tmp_path_factory) -> Path:
+    """A copy of the app's source (services/web, beside a copy of .env.d as in the repository) that
+    the dev stack bind-mounts and `make dev` serves: a test that edits the app edits this copy, never
+    the repository, whose files the tiers running beside this one build images from."""
+    root = tmp_path_factory.mktemp("source")
+    shutil.copytree(REPO_ROOT / ".env.d", root / ".env.d")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    return Path(shutil.copytree(REPO_ROOT / "services/web", root / "services/web", ignore=ignore))
+
+
+@pytest.fixture(scope="session")
+def stack_project() -> str:
+    """The dev stack's compose project: each tier that adjusts the stack names its own, so tiers
+    can run side by side (tests/lanes.py)."""
+    return PROJECT
+
+
+@pytest.fixture(scope="session")
+def stack(compose_ready, compose_files, stack_settings, stack_project, web_source, tmp_path_factory):
     from testcontainers.compose import DockerCompose
 
     http_port, https_port, mail_port = free_port(), free_port(), free_port()
     # The compose CLI that testcontainers runs inherits these.
     os.environ.update(
-        COMPOSE_PROJECT_NAME=PROJECT,
+        COMPOSE_PROJECT_NAME=stack_project,
         HTTP_PORT=str(http_port),
         HTTPS_PORT=str(https_port),
         MAIL_UI_PORT=str(mail_port),
+        WEB_SOURCE=str(web_source),
         **stack_settings,
     )
-    remove_project(PROJECT)
+    remove_project(stack_project)
     compose = DockerCompose(REPO_ROOT, compose_file_name=compose_files, build=True, wait=True)
     ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
-    stack = Stack(compose, http_port, https_port, ca_file, mail_port)
+    stack = Stack(compose, http_port, https_port, ca_file, mail_port, stack_project)
     try:
         compose.start()
     except subprocess.CalledProcessError as error:
@@ -162,7 +182,7 @@ def stack(compose_ready, compose_files, stack_settings, tmp_path_factory):
     ca_text, _, _ = compose.exec_in_container(["cat", "/etc/nginx/certs/ca.pem"], service_name="nginx")
     ca_file.write_text(ca_text)
     yield stack
-    remove_project(PROJECT)
+    remove_project(stack_project)
 
 
 class MailSinkBeside(Reachable):

@@ -1,5 +1,6 @@
 """`make dev` as a developer runs it (SQLite, the database token store, the SPA served by Flask,
-gunicorn reloading on edits), on a free port and a database of its own: a fixture for the tiers
+gunicorn reloading on edits), on a free port, a database of its own and the tests' copy of the
+source (web_source): a fixture for the tiers
 that test it directly."""
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from harness.ports import free_port
 
 
 @pytest.fixture(scope="session")
-def dev_server(tmp_path_factory):
+def dev_server(web_source, tmp_path_factory):
     """`make dev` on a free port and a database of its own: SQLite, the database token store, the
     SPA served by Flask. Yields its base URL and an admin's credentials."""
     home = tmp_path_factory.mktemp("make-dev")
     database, log = home / "dev.sqlite", home / "make-dev.log"
     port = free_port()
     process = subprocess.Popen(
-        ["make", "--no-print-directory", "dev", f"DEV_PORT={port}", f"DEV_DB={database}"],
+        ["make", "--no-print-directory", "dev", f"DEV_PORT={port}", f"DEV_DB={database}", f"DEV_SOURCE={web_source}"],
         cwd=REPO_ROOT,
         stdout=log.open("w"),  # a file, not a pipe: a pipe nobody reads would stall gunicorn's logging
         stderr=subprocess.STDOUT,

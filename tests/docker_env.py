@@ -4,6 +4,7 @@ images selected in .env, and cleanup of containers earlier runs left behind."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import NoReturn
 
 import pytest
@@ -58,5 +59,10 @@ def ensure_image(client, image: str) -> None:
 
 
 def remove_leftovers(client) -> None:
+    """Containers an earlier run left behind: those made before this run began (FLASK_STACK_TESTS_STARTED,
+    set by tests/lanes.py, whose other lanes run beside this one), or all of them when it is unset."""
+    started = float(os.environ.get("FLASK_STACK_TESTS_STARTED", "inf"))
     for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}=1"}):
-        container.remove(force=True, v=True)
+        created = datetime.fromisoformat(container.attrs["Created"][:19]).replace(tzinfo=UTC).timestamp()
+        if created < started:
+            container.remove(force=True, v=True)

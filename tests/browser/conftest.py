@@ -99,3 +99,8 @@ def tab(browser, stack):
     # and are part of the tests; anything else (a CSP violation, a script error, a 5xx) is a defect.
     unexpected = [p for p in problems if not re.search(r"responded with a status of 4\d\d", p)]
     assert unexpected == [], unexpected
+
+
+@pytest.fixture(scope="session")
+def stack_project() -> str:
+    return "flask-stack-browser"

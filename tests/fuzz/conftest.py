@@ -12,3 +12,8 @@ def stack_settings() -> dict[str, str]:
     # tier tests the API's contract through the edge, not the edge's per-address sign-in budget
     # (the system tier does that), so it gets a wider one.
     return {"SIGN_IN_RATE": "50r/s"}
+
+
+@pytest.fixture(scope="session")
+def stack_project() -> str:
+    return "flask-stack-fuzz"

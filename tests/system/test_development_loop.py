@@ -5,27 +5,29 @@ the app (services/web/runtime, serving), so the workers it starts after an edit 
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import requests
 
-from harness.paths import WEB_DIR
 from harness.polling import until
 
-ROUTES = WEB_DIR / "api/health/routes.py"
+ROUTES = "api/health/routes.py"
 # The one place the liveness answer's status is written (a formatter may reflow the dict around it).
 ORIGINAL = '"status": "ok",'
 
 
 @contextlib.contextmanager
-def edited_healthz(status: str):
-    """The liveness answer says ``status`` instead of ok, until the block ends."""
-    text = ROUTES.read_text()
+def edited_healthz(source: Path, status: str):
+    """The liveness answer of the app in ``source`` (the tests' copy, web_source) says ``status``
+    instead of ok, until the block ends."""
+    routes = source / ROUTES
+    text = routes.read_text()
     assert text.count(ORIGINAL) == 1
-    ROUTES.write_text(text.replace(ORIGINAL, f'"status": "{status}",'))
+    routes.write_text(text.replace(ORIGINAL, f'"status": "{status}",'))
     try:
         yield
     finally:
-        ROUTES.write_text(text)
+        routes.write_text(text)
 
 
 def status_of(get) -> str | None:
@@ -35,16 +37,16 @@ def status_of(get) -> str | None:
         return None  # a worker restarting
 
 
-def test_an_edit_shows_on_the_next_requests_in_the_dev_stack(stack):
-    with edited_healthz("edited in the stack"):
+def test_an_edit_shows_on_the_next_requests_in_the_dev_stack(stack, web_source):
+    with edited_healthz(web_source, "edited in the stack"):
         assert until(lambda: status_of(stack.get) == "edited in the stack", timeout=60), "the edit never showed"
     assert until(lambda: status_of(stack.get) == "ok", timeout=60), "the original never came back"
 
 
-def test_an_edit_shows_on_the_next_requests_under_make_dev(dev_server):
+def test_an_edit_shows_on_the_next_requests_under_make_dev(dev_server, web_source):
     def get(path):
         return requests.get(dev_server["base_url"] + path, timeout=5)
 
-    with edited_healthz("edited under make dev"):
+    with edited_healthz(web_source, "edited under make dev"):
         assert until(lambda: status_of(get) == "edited under make dev", timeout=60), "the edit never showed"
     assert until(lambda: status_of(get) == "ok", timeout=60), "the original never came back"

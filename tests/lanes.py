@@ -1,0 +1,84 @@
+"""`make test`: every tier, in lanes that run side by side (`make check`: lint, the unit and the
+integration tier, so, with --check). A lane is a list of runs (pytest, or make), one after
+another; the lanes run at once, each on stacks of its own (their own compose projects and
+ports), so what one lane does to its stacks never reaches another. Each lane's output goes to
+test-artifacts/lanes/<lane>.log; a line says when each run ends; the failures' summaries and the
+timing table (tests/timings.py) come at the end.
+
+Which lane a system module goes to: those that bring up stacks of their own (a deploy checkout, a
+host, a swarm: minutes each) are listed below, to balance the lanes; every other system module
+shares the dev and production stacks in lane "shared stacks". Swarm's modules share one lane:
+they take this engine's swarm in turn.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOGS = REPO_ROOT / "test-artifacts" / "lanes"
+SYSTEM = "tests/system"
+OWN_STACKS = {
+    "deploys": ["test_push_to_deploy.py", "test_install_host.py", "test_backups.py"],
+    "swarm": ["test_swarm.py", "test_swarm_push_to_deploy.py", "test_swarm_two_nodes.py", "test_certificates.py"],
+}
+TEST: dict[str, list[list[str]]] = {
+    "tiers": [["pytest", f"tests/{tier}"] for tier in ("unit", "integration", "fuzz", "browser")],
+    "shared stacks": [
+        ["pytest", SYSTEM, *(f"--ignore={SYSTEM}/{m}" for modules in OWN_STACKS.values() for m in modules)]
+    ],
+    **{lane: [["pytest", *(f"{SYSTEM}/{module}" for module in modules)]] for lane, modules in OWN_STACKS.items()},
+}
+CHECK: dict[str, list[list[str]]] = {
+    "lint": [["make", "--no-print-directory", "lint"]],
+    "unit": [["pytest", "tests/unit"]],
+    "integration": [["pytest", "tests/integration"]],
+}
+
+
+def say(text: str) -> None:
+    print(f"[lanes {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def run_lane(name: str, runs: list[list[str]], results: dict[str, int]) -> None:
+    log_path = LOGS / f"{name.replace(' ', '-')}.log"
+    with log_path.open("w") as log:
+        for argv in runs:
+            started = time.monotonic()
+            command = [sys.executable, "-m", *argv] if argv[0] == "pytest" else argv
+            code = subprocess.run(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
+            outcome = "passed" if code == 0 else f"FAILED (exit {code})"
+            say(f"{name}: {' '.join(argv[:2])} {outcome} in {time.monotonic() - started:.0f} s")
+            if code != 0:
+                results[name] = code
+                return
+    results[name] = 0
+
+
+def main(lanes: dict[str, list[list[str]]]) -> int:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    # Cleanup of leftovers spares what the other lanes start from now on (tests/docker_env.py).
+    os.environ["FLASK_STACK_TESTS_STARTED"] = str(time.time())
+    results: dict[str, int] = {}
+    threads = [threading.Thread(target=run_lane, args=(name, runs, results)) for name, runs in lanes.items()]
+    say(f"{len(threads)} lanes: {', '.join(lanes)} (logs in {LOGS.relative_to(REPO_ROOT)}/)")
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    failed = [name for name, code in results.items() if code != 0]
+    for name in failed:
+        lines = (LOGS / f"{name.replace(' ', '-')}.log").read_text().splitlines()
+        summary = next((i for i, line in enumerate(lines) if "short test summary info" in line), len(lines) - 60)
+        print(f"\n==== {name}: the end of its log ====", *lines[max(0, summary - 40) :], sep="\n")
+    say("every lane passed" if not failed else f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(CHECK if sys.argv[1:] == ["--check"] else TEST))
