@@ -1,5 +1,5 @@
 #!/bin/sh
-# Lay flask-stack out on a Debian host without Docker (README "Without Docker"). As root, from a
+# Lay flask-stack out on a Debian host without Docker (docs/deploying.md "Without Docker"). As root, from a
 # checkout of the repository:
 #
 #   deploy/install-host.sh [--repository URL] [--branch main] [--server-name NAME] [--local-services]
@@ -125,7 +125,7 @@ ENV
 fi
 if [ ! -s "$etc/hook.env" ]; then
   umask 077
-  printf '# The receiver'"'"'s secrets: give HOOK_SECRET to GitHub (README "Push to deploy").\nHOOK_SECRET=%s\nHOOK_STATUS_TOKEN=%s\nHOOK_BRANCH=%s\nHOOK_REPOSITORY=%s\n' \
+  printf '# The receiver'"'"'s secrets: give HOOK_SECRET to GitHub (docs/deploying.md "Push to deploy").\nHOOK_SECRET=%s\nHOOK_STATUS_TOKEN=%s\nHOOK_BRANCH=%s\nHOOK_REPOSITORY=%s\n' \
     "$(secret)" "$(secret)" "$branch" "${HOOK_REPOSITORY:-}" > "$etc/hook.env"
   printf '# The deployer'"'"'s settings (no secrets: it checks no signature).\nHOOK_BRANCH=%s\nHOOK_REPOSITORY=%s\n' \
     "$branch" "${HOOK_REPOSITORY:-}" > "$etc/deployer.env"
@@ -189,4 +189,4 @@ sha=$(as flask-stack-deploy git -C "$home/repo" rev-parse "origin/$branch")
 as flask-stack-deploy sh -c 'cd "$1" && umask 007 && HOOK_DB=$2 HOOK_BRANCH=$3 DEPLOY_ROOT=$4 exec venv/bin/python -m hook rollback "$5"' \
   first "$hook_home" "$state/hook.sqlite" "$branch" "$home/repo" "$sha" >/dev/null
 printf '\n  %s is queued: the deployer makes it live (journalctl -fu flask-stack-deployer).\n' "$sha"
-printf '  Then: https://%s/api/healthz. Push-to-deploy: README "Without Docker".\n\n' "${server_name#_}"
+printf '  Then: https://%s/api/healthz. Push-to-deploy: docs/deploying.md "Without Docker".\n\n' "${server_name#_}"

@@ -2,7 +2,7 @@
 # Point nginx at the certificate it serves (/run/nginx/certificate.conf); with --reload, check the
 # configuration and reload nginx gracefully, as edge-watch-certificate.sh does when a certificate's
 # files change. The first pair whose two files exist is served:
-#   1. /etc/nginx/acme/live/fullchain.pem, privkey.pem  the ACME service's (README "Certificates")
+#   1. /etc/nginx/acme/live/fullchain.pem, privkey.pem  the ACME service's (docs/operations.md "Certificates")
 #   2. /etc/nginx/certs/TLS_CERT_FILE, TLS_KEY_FILE     your own, or the development certificate
 #   3. /run/nginx/tls/TLS_CERT_FILE, TLS_KEY_FILE       the temporary one the entrypoint made
 # A pair nginx refuses (a key that does not match its certificate, half written) changes nothing:

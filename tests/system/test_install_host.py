@@ -1,4 +1,4 @@
-"""deploy/install-host.sh on a fresh Debian, as a sysadmin runs it (README "Without Docker"), then
+"""deploy/install-host.sh on a fresh Debian, as a sysadmin runs it (docs/deploying.md "Without Docker"), then
 a push deployed through the host's nginx and the hook's receiver and deployer.
 
 The host is a container of the Debian image. systemd cannot be its PID 1 here (the engine starts no

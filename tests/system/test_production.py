@@ -193,7 +193,7 @@ def test_production_refuses_example_secrets(production):
     assert "POSTGRES_PASSWORD is missing" in output
 
 
-# --- monitoring (`make monitoring`; README "Monitoring") ------------------------------------------
+# --- monitoring (`make monitoring`; docs/operations.md "Monitoring") ------------------------------------------
 
 
 @pytest.fixture(scope="module")

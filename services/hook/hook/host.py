@@ -7,7 +7,7 @@
     <home>/current           the symlink the API's unit runs (flask-stack-web.service)
 
 The deployer owns <home>; gunicorn's user only reads it. Gunicorn is told through one privileged
-command, systemctl on that one unit (the sudoers line README "Without Docker" prints).
+command, systemctl on that one unit (the sudoers line docs/deploying.md "Without Docker" prints).
 """
 
 from __future__ import annotations
