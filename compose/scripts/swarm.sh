@@ -8,6 +8,7 @@
 #                     at a time (start-first, health-gated, rolled back by Swarm if a new task fails)
 #   swarm.sh down     remove the stack and wait until its containers and networks are gone
 #   swarm.sh ps       the services, their replicas, and the running tasks
+#   swarm.sh wait     until every service runs its tasks; gives up, with the cause, once one keeps failing
 #   swarm.sh registry [stop]
 #                     an image registry on this host (REGISTRY_PUBLISH, default 127.0.0.1:5000):
 #                     registry:2, or a stand-in built from Debian's docker-registry where nothing
@@ -265,6 +266,7 @@ case "${1:-}" in
   roll) roll "${2:-}" ;;
   down) down ;;
   ps) ps ;;
+  wait) wait_converged ;;
   registry) registry "${2:-}" ;;
-  *) echo "usage: swarm.sh deploy | roll [IMAGE] | down | ps | registry [stop]" >&2; exit 2 ;;
+  *) echo "usage: swarm.sh deploy | roll [IMAGE] | down | ps | wait | registry [stop]" >&2; exit 2 ;;
 esac

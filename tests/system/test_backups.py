@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,3 +187,28 @@ def test_postgres_down_is_a_failed_backup_and_the_next_one_after_it_is_back_succ
     assert until(lambda: first.backup("health").returncode == 0, timeout=90)  # a scheduled one, every 10 s
     # The app is back too, for whatever runs next on this stack.
     assert until(lambda: first.api().get("/api/readyz").status_code == 200, timeout=60)
+
+
+def test_a_database_volume_made_with_other_secrets_is_named_as_the_cause_within_a_minute(second, tmp_path):
+    """`make prod` with secrets other than those the database volume was made with (a second
+    clone's `make secrets`, as met in the field): the app cannot sign in to Postgres, and make prod
+    gives up within PROD_WAIT_SECONDS, naming the cause and the way out. The stack then gets its
+    own secrets back."""
+    home = tmp_path / "another-clone"
+    home.mkdir()
+    other = BackedUpStack(second.project, home, settings=SETTINGS)
+    other.prepare()
+    started = time.monotonic()
+    try:
+        refused = other.make("prod", "PROD_WAIT_SECONDS=45")
+        took = time.monotonic() - started
+    finally:
+        restored = second.make("prod")
+        second.keep_ca()
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0, said[-3000:]
+    assert took < 120, took
+    assert 'password authentication failed for user "app"' in said, said[-3000:]
+    assert "the database volume was made with other secrets" in said and "make prod-kill-volumes" in said
+    assert restored.returncode == 0, restored.stdout[-2000:] + restored.stderr[-2000:]
+    assert second.api().get("/api/readyz").status_code == 200
