@@ -121,6 +121,12 @@ class DeployCheckout:
     def push_event(self, sha: str, **kwargs) -> requests.Response:
         return self.send(push_payload(sha), **kwargs)
 
+    def push_and_wait(self, sha: str) -> dict:
+        """Push ``sha`` (signed, a new delivery), and the deploy once it has finished."""
+        accepted = self.push_event(sha).json()
+        assert accepted["status"] == "accepted", accepted
+        return self.wait_for_deploy(accepted["deploy_id"])
+
     def hooks_get(self, path: str) -> dict:
         response = requests.get(
             self.https + path,
@@ -156,9 +162,8 @@ class DeployCheckout:
         """For tests that need an older commit than the live one: deploy a new one if need be."""
         if self.live_sha() != self.baseline_sha:
             return
-        accepted = self.push_event(self.commit("a newer version", version=f"1.0.1-{uuid.uuid4().hex[:6]}")).json()
-        assert accepted["status"] == "accepted", accepted
-        assert self.wait_for_deploy(accepted["deploy_id"])["status"] == "succeeded"
+        newer = self.commit("a newer version", version=f"1.0.1-{uuid.uuid4().hex[:6]}")
+        assert self.push_and_wait(newer)["status"] == "succeeded"
 
     def version(self) -> str:
         return requests.get(self.https + "/api/healthz", verify=self.ca_file, timeout=10).json()["version"]

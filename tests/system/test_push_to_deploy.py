@@ -227,9 +227,7 @@ def test_a_version_that_turns_unhealthy_after_the_switch_is_rolled_back_with_no_
     live_version, live_sha = deploy.version(), deploy.live_sha()
     bad = deploy.commit("late failure", version="1.3.0-late", edit=turn_unhealthy_ten_seconds_after_start)
     with deploy.traffic() as traffic:
-        accepted = deploy.push_event(bad).json()
-        assert accepted["status"] == "accepted", accepted
-        result = deploy.wait_for_deploy(accepted["deploy_id"])
+        result = deploy.push_and_wait(bad)
         assert until(lambda: deploy.version() == live_version, timeout=30)
         time.sleep(2)
     steps = [(s["name"], s["status"]) for s in result["steps"]]
@@ -283,9 +281,7 @@ def test_a_version_whose_redis_commands_the_acl_refuses_never_goes_live(deploy):
     live_version, live_sha = deploy.version(), deploy.live_sha()
     bad = deploy.commit("ttl by TTL", version="1.4.0-noperm", edit=read_expiry_with_a_command_the_acl_refuses)
     with deploy.traffic() as traffic:
-        accepted = deploy.push_event(bad).json()
-        assert accepted["status"] == "accepted", accepted
-        result = deploy.wait_for_deploy(accepted["deploy_id"])
+        result = deploy.push_and_wait(bad)
     assert result["status"] == "failed", json.dumps(result, indent=2)[-4000:]
     migrate = next(s for s in result["steps"] if s["name"] == "migrate")
     assert migrate["status"] == "failed"
