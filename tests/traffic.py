@@ -77,6 +77,10 @@ class Traffic:
     connection per thread, as browsers and API clients do. ``server_name``: the name whose
     certificate is asked for and checked (NamedHostAdapter), when not the URL's host.
 
+    ``interval``: each thread sends at most one request per interval: a steady stream of clients
+    (80 a second with four threads), not a flood, which would cost the machine's cores more than
+    the stack under test gets (the flood tests are test_hostile_clients.py's and `make bench`'s).
+
     ``retry_closed_idle``: when a kept-alive connection is closed before any answer came, send the
     GET again once on a new connection, as HTTP/1.1 lets a client do with an idempotent request
     (RFC 9112, 9.3.1) and as browsers, curl and Go's client do. A server may close an idle
@@ -86,6 +90,7 @@ class Traffic:
     urls: Sequence[str]
     ca_file: str
     threads: int = 4
+    interval: float = 0.05
     headers: dict = field(default_factory=dict)
     keep_alive: bool = False
     server_name: str | None = None
@@ -117,6 +122,7 @@ class Traffic:
             reused = self.keep_alive and outcome.status is not None
             with self._lock:
                 self.outcomes.append(outcome)
+            self._stop.wait(max(0.0, started + self.interval - time.time()))
 
     @staticmethod
     def _get(session: requests.Session, url: str, headers: dict, started: float) -> Outcome:
