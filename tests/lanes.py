@@ -55,19 +55,20 @@ def say(text: str) -> None:
     print(f"[lanes {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
+def log_of(lane: str) -> Path:
+    return LOGS / ("-".join("".join(c for c in lane.lower() if c.isalnum() or c == " ").split()) + ".log")
+
+
 def run_lane(name: str, runs: list[list[str]], results: dict[str, int]) -> None:
-    log_path = LOGS / f"{name.replace(' ', '-')}.log"
-    with log_path.open("w") as log:
+    with log_of(name).open("w") as log:
         for argv in runs:
             started = time.monotonic()
             command = [sys.executable, "-m", *argv] if argv[0] == "pytest" else argv
             code = subprocess.run(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
             outcome = "passed" if code == 0 else f"FAILED (exit {code})"
             say(f"{name}: {' '.join(argv[:2])} {outcome} in {time.monotonic() - started:.0f} s")
-            if code != 0:
-                results[name] = code
-                return
-    results[name] = 0
+            # The lane goes on: one run's failure says nothing of the next's.
+            results[name] = results.get(name) or code
 
 
 def main(lanes: dict[str, list[list[str]]]) -> int:
@@ -83,9 +84,11 @@ def main(lanes: dict[str, list[list[str]]]) -> int:
         thread.join()
     failed = [name for name, code in results.items() if code != 0]
     for name in failed:
-        lines = (LOGS / f"{name.replace(' ', '-')}.log").read_text().splitlines()
-        summary = next((i for i, line in enumerate(lines) if "short test summary info" in line), len(lines) - 60)
-        print(f"\n==== {name}: the end of its log ====", *lines[max(0, summary - 40) :], sep="\n")
+        lines = log_of(name).read_text().splitlines()
+        summaries = [i for i, line in enumerate(lines) if "short test summary info" in line] or [len(lines) - 60]
+        print(f"\n==== {name}: what failed ====")
+        for start in summaries:
+            print(*lines[max(0, start) : start + 40], sep="\n")
     say("every lane passed" if not failed else f"failed: {', '.join(failed)}")
     return 1 if failed else 0
 
