@@ -18,6 +18,7 @@
 #   WEB_UPSTREAM_WATCH name:port resolved every second instead, one upstream server per address
 #                      (Swarm: tasks.web:8000); see edge-watch-upstream.sh
 #   SIGN_IN_RATE       requests per address to /api/auth/login and /register (default 2r/s, burst 5)
+#   AUTH_RATE          requests per address to the rest of /api/auth/ (default 10r/s, burst 20)
 set -eu
 
 run=/run/nginx
@@ -30,6 +31,7 @@ hsts_max_age=${HSTS_MAX_AGE:-63072000}
 web_upstream=${WEB_UPSTREAM:-web:8000}
 web_upstream_watch=${WEB_UPSTREAM_WATCH:-}
 sign_in_rate=${SIGN_IN_RATE:-2r/s}
+auth_rate=${AUTH_RATE:-10r/s}
 
 log() { echo "[edge] $*" >&2; }
 
@@ -99,10 +101,15 @@ else
 fi
 
 mkdir -p "$run"
-case "$sign_in_rate" in
-  *[!0-9rsm/]*|"") log "SIGN_IN_RATE=$sign_in_rate is not a rate such as 2r/s or 30r/m"; exit 1 ;;
-esac
-echo "limit_req_zone \$binary_remote_addr zone=sign_in:10m rate=$sign_in_rate;" > "$run/limits.conf"
+for setting in "SIGN_IN_RATE=$sign_in_rate" "AUTH_RATE=$auth_rate"; do
+  case "${setting#*=}" in
+    *[!0-9rsm/]*|"") log "$setting is not a rate such as 2r/s or 30r/m"; exit 1 ;;
+  esac
+done
+{
+  echo "limit_req_zone \$binary_remote_addr zone=sign_in:10m rate=$sign_in_rate;"
+  echo "limit_req_zone \$binary_remote_addr zone=auth:10m rate=$auth_rate;"
+} > "$run/limits.conf"
 if [ -n "$web_upstream_watch" ]; then
   # Until the watcher has found a task: a port nothing listens on, so requests get a JSON 502.
   web_upstream=127.0.0.1:9

@@ -11,7 +11,7 @@ def stack_settings() -> dict[str, str]:
     # The fuzzer signs in for every case that spends its token: far more than a person does. This
     # tier tests the API's contract through the edge, not the edge's per-address sign-in budget
     # (the system tier does that), so it gets a wider one.
-    return {"SIGN_IN_RATE": "50r/s"}
+    return {"SIGN_IN_RATE": "50r/s", "AUTH_RATE": "100r/s"}
 
 
 @pytest.fixture(scope="session")
