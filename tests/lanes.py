@@ -1,14 +1,14 @@
 """`make test`: every tier, in lanes that run side by side (`make check`: lint, the unit and the
 integration tier, so, with --check). A lane is a list of runs (pytest, or make), one after
-another; the lanes run at once, each on stacks of its own (their own compose projects and
-ports), so what one lane does to its stacks never reaches another. Each lane's output goes to
-test-artifacts/lanes/<lane>.log; a line says when each run ends; the failures' summaries and the
-timing table (tests/timings.py) come at the end.
+another; a phase is lanes that run at once; phases run in turn. Each lane runs on stacks of its
+own (their own compose projects and ports), so what one lane does to its stacks never reaches
+another. Each lane's output goes to test-artifacts/lanes/<lane>.log; a line says when each run
+ends; the failures' summaries and the timing table (tests/timings.py) come at the end.
 
 Which run a system module goes to: those that bring up stacks of their own (a deploy checkout, a
 host, a swarm: minutes each) are listed below, to balance the lanes; every other system module
-shares the dev and production stacks in the first run of lane "system". Swarm's modules share one
-run: they take this engine's swarm in turn.
+shares the dev and production stacks (SHARED_STACKS). Swarm's modules share one run: they take
+this engine's swarm in turn.
 """
 
 from __future__ import annotations
@@ -39,19 +39,24 @@ def own_stacks(group: str) -> list[str]:
 # health check, a deploy's verify window, a rate limit), not computing. Four starved the stacks'
 # health checks and the load tests' clients (measured: a load average of 12; deploys, faults and
 # Swarm's tasks failed for want of CPU).
-TEST: dict[str, list[list[str]]] = {
-    "tiers, then Swarm": [
-        *(["pytest", f"tests/{tier}"] for tier in ("unit", "integration", "fuzz", "browser")),
-        own_stacks("swarm"),
-    ],
-    "shared stacks, then backups and certificates": [SHARED_STACKS, own_stacks("backups and certificates")],
-    "deploys": [own_stacks("deploys")],
-}
-CHECK: dict[str, list[list[str]]] = {
-    "lint": [["make", "--no-print-directory", "lint"]],
-    "unit": [["pytest", "tests/unit"]],
-    "integration": [["pytest", "tests/integration"]],
-}
+# Chromium drops its requests when the host's network interfaces change (net::ERR_NETWORK_CHANGED),
+# and every container another lane starts or builds in adds or removes one: the browser tier runs
+# first, with only the unit tier (no Docker) beside it; then the three lanes.
+TEST: list[dict[str, list[list[str]]]] = [
+    {"browser": [["pytest", "tests/browser"]], "unit": [["pytest", "tests/unit"]]},
+    {
+        "tiers, then Swarm": [["pytest", "tests/integration"], ["pytest", "tests/fuzz"], own_stacks("swarm")],
+        "shared stacks, then backups and certificates": [SHARED_STACKS, own_stacks("backups and certificates")],
+        "deploys": [own_stacks("deploys")],
+    },
+]
+CHECK: list[dict[str, list[list[str]]]] = [
+    {
+        "lint": [["make", "--no-print-directory", "lint"]],
+        "unit": [["pytest", "tests/unit"]],
+        "integration": [["pytest", "tests/integration"]],
+    }
+]
 
 
 def say(text: str) -> None:
@@ -74,17 +79,23 @@ def run_lane(name: str, runs: list[list[str]], results: dict[str, int]) -> None:
             results[name] = results.get(name) or code
 
 
-def main(lanes: dict[str, list[list[str]]]) -> int:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    # Cleanup of leftovers spares what the other lanes start from now on (tests/docker_env.py).
-    os.environ["FLASK_STACK_TESTS_STARTED"] = str(time.time())
-    results: dict[str, int] = {}
+def run_phase(lanes: dict[str, list[list[str]]], results: dict[str, int]) -> None:
     threads = [threading.Thread(target=run_lane, args=(name, runs, results)) for name, runs in lanes.items()]
-    say(f"{len(threads)} lanes: {', '.join(lanes)} (logs in {LOGS.relative_to(REPO_ROOT)}/)")
+    say(f"{len(threads)} lanes side by side: {'; '.join(lanes)}")
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+def main(phases: list[dict[str, list[list[str]]]]) -> int:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    # Cleanup of leftovers spares what the other lanes start from now on (tests/docker_env.py).
+    os.environ["FLASK_STACK_TESTS_STARTED"] = str(time.time())
+    results: dict[str, int] = {}
+    say(f"logs in {LOGS.relative_to(REPO_ROOT)}/")
+    for lanes in phases:
+        run_phase(lanes, results)
     failed = [name for name, code in results.items() if code != 0]
     for name in failed:
         lines = log_of(name).read_text().splitlines()

@@ -17,14 +17,14 @@ def modules_run_by(argv: list[str]) -> set[Path]:
 
 
 def test_every_test_module_runs_in_exactly_one_lane():
-    runs = [modules_run_by(argv) for lane in TEST.values() for argv in lane]
+    runs = [modules_run_by(argv) for phase in TEST for lane in phase.values() for argv in lane]
     every = set((REPO_ROOT / "tests").rglob("test_*.py"))
     assert set().union(*runs) == every
     assert sum(len(run) for run in runs) == len(every), "a module runs twice"
 
 
 def test_make_check_runs_the_unit_and_integration_tiers_and_lint():
-    runs = [argv for lane in CHECK.values() for argv in lane]
+    runs = [argv for phase in CHECK for lane in phase.values() for argv in lane]
     assert set().union(*(modules_run_by(argv) for argv in runs)) == {
         *(REPO_ROOT / "tests/unit").rglob("test_*.py"),
         *(REPO_ROOT / "tests/integration").rglob("test_*.py"),
