@@ -6,6 +6,8 @@ from api.cli import create_admin_command, deploy_command, prune_tokens_command
 from api.extensions import db
 from api.models import Role, TokenStoreEntry, User
 from contract import PASSWORD, Api
+from fake_clock import FakeClock
+from harness.ports import free_port
 
 
 def run(app, command, *args, env=None):
@@ -86,3 +88,17 @@ def test_prune_removes_only_expired_rows(app_factory):
     assert "removed 1 expired entries from the database store" in result.output
     with app.app_context():
         assert sorted(db.session.scalars(db.select(TokenStoreEntry.key))) == ["revoked:live", "user-version:1"]
+
+
+def test_deploy_waits_for_a_database_that_does_not_answer_yet_then_says_so(app_factory, monkeypatch):
+    """A migration started beside its database waits for it (a clock of our own: no real wait)."""
+    import api.cli
+
+    clock = FakeClock(0.0)
+    monkeypatch.setattr(api.cli.time, "monotonic", clock)
+    monkeypatch.setattr(api.cli.time, "sleep", clock.elapse)
+    app = app_factory(DATABASE_URL=f"postgresql+psycopg2://app:pw@127.0.0.1:{free_port()}/app", DB_CONNECT_TIMEOUT=1)
+    result = run(app, deploy_command)
+    assert result.exit_code != 0
+    assert f"the database did not answer within {api.cli.DATABASE_WAIT_SECONDS:.0f}s" in result.output
+    assert clock() >= api.cli.DATABASE_WAIT_SECONDS  # it asked again and again meanwhile

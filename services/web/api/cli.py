@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,6 +15,8 @@ from sqlalchemy import text
 
 from .auth.passwords import get_passwords
 from .auth.schemas import RegisterSchema
+from .breaker import CircuitOpen
+from .database import DATABASE_UNAVAILABLE
 from .errors import ApiError
 from .extensions import db
 from .models import Role, User
@@ -30,10 +33,27 @@ GET_LOCK = (
     f"SELECT GET_LOCK('{DEPLOY_LOCK_NAME}', {DEPLOY_LOCK_WAIT_SECONDS})",
     f"SELECT RELEASE_LOCK('{DEPLOY_LOCK_NAME}')",
 )
+# How long `flask deploy` waits for the database to answer: a migration started beside its database
+# (a container whose name the engine's DNS does not resolve yet, a database restarting) waits a
+# little rather than failing the start of the release.
+DATABASE_WAIT_SECONDS = 30.0
 DEPLOY_LOCKS = {
     "postgresql": (f"SELECT pg_advisory_lock({DEPLOY_LOCK_ID})", f"SELECT pg_advisory_unlock({DEPLOY_LOCK_ID})"),
     **dict.fromkeys(MYSQL_DIALECTS, GET_LOCK),
 }
+
+
+def wait_for_the_database(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return
+        except (*DATABASE_UNAVAILABLE, CircuitOpen) as error:
+            if time.monotonic() >= deadline:
+                raise click.ClickException(f"the database did not answer within {seconds:.0f}s: {error}") from error
+            time.sleep(1)
 
 
 @contextmanager
@@ -60,6 +80,7 @@ def deploy_command() -> None:
     """Upgrade the schema to head and insert or update the default roles, then run every operation
     of the token store once: a release whose store refuses one (Redis's ACL) stops here, before it
     serves. Idempotent."""
+    wait_for_the_database(DATABASE_WAIT_SECONDS)
     with one_deploy_at_a_time():
         upgrade()
         changed = Role.insert_defaults()
