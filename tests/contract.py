@@ -83,14 +83,18 @@ class Api:
 
     @staticmethod
     def patiently(send, patience: float = 30):
-        """``send()``, again after the wait a 429 asks for (Retry-After), for up to ``patience``
-        seconds: how a polite client meets the edge's per-address sign-in budget (2 a second, a
-        burst of 5), which tests that set up accounts from one address would otherwise exhaust.
-        Tests of the budget itself send their requests raw."""
+        """``send()``, again after the wait a 429 or a 503 asks for (Retry-After), for up to
+        ``patience`` seconds: how a polite client meets the edge's per-address sign-in budget (2 a
+        second, a burst of 5), which tests that set up accounts from one address would otherwise
+        exhaust, and a dependency coming back (a stack just restarted). Tests of the budget or of
+        the 503 itself send their requests raw."""
         waited = 0.0
         while True:
             response = send()
-            if response.status_code != 429 or waited >= patience:
+            asked_to_wait = response.status_code == 429 or (
+                response.status_code == 503 and response.headers.get("Retry-After")
+            )
+            if not asked_to_wait or waited >= patience:
                 return response
             delay = float(response.headers.get("Retry-After") or 1)
             time.sleep(delay)
