@@ -79,6 +79,9 @@ class ProductionStack(EdgeAddresses):
         self.ca_file = home / "ca.pem"
         self.http_port, self.https_port = free_port(), free_port()
         self.settings = {
+            # Images of its own (web's and nginx's tag): another stack building beside this one
+            # then cannot move the tag this one runs from, which a later `up` would recreate from.
+            "WEB_TAG": project,
             "PROD_ENV_FILE": str(self.env_file),
             "HTTP_PORT": str(self.http_port),
             "HTTPS_PORT": str(self.https_port),
@@ -164,6 +167,8 @@ class SwarmStack(ProductionStack):
 
     def __init__(self, project: str, home: Path, settings: Mapping[str, str] | None = None):
         super().__init__(project, home, overlays=["compose/swarm.yml"], settings=settings)
+        # swarm.sh chooses web's tag (and records the one it rolled to) itself.
+        self.settings.pop("WEB_TAG")
         # The machine's .env (base images, build certificates), copied: what a roll records goes here.
         self.machine_env = home / "machine.env"
 

@@ -1,5 +1,5 @@
-"""`make test`: every tier, in lanes that run side by side (`make check`: lint, the unit and the
-integration tier, so, with --check). A lane is a list of runs (pytest, or make), one after
+"""`make test`: every tier, in one lane, or in two side by side (`make test LANES=2`); `make check`:
+lint, the unit and the integration tier side by side (--check). A lane is a list of runs (pytest, or make), one after
 another; a phase is lanes that run at once; phases run in turn. Each lane runs on stacks of its
 own (their own compose projects and ports), so what one lane does to its stacks never reaches
 another. Each lane's output goes to test-artifacts/lanes/<lane>.log; a line says when each run
@@ -35,13 +35,26 @@ def own_stacks(group: str) -> list[str]:
     return ["pytest", *(f"{SYSTEM}/{module}" for module in OWN_STACKS[group])]
 
 
-# Chromium drops its requests when the host's network interfaces change (net::ERR_NETWORK_CHANGED),
-# and every container another lane starts or builds adds or removes one: the browser tier runs
-# first, with only the unit tier (no Docker) beside it. Then two lanes: this machine has two cores,
-# and with three or four, Docker 20.10's embedded DNS failed to resolve services' names under the
-# load ("could not translate host name db"), and stacks' health checks and the load tests' clients
-# starved (a load average of 12): migrations, backups and deploys failed that pass alone.
-TEST: list[dict[str, list[list[str]]]] = [
+ONE_LANE: list[dict[str, list[list[str]]]] = [
+    {
+        "every tier": [
+            *(["pytest", f"tests/{tier}"] for tier in ("unit", "integration", "browser", "fuzz")),
+            SHARED_STACKS,
+            own_stacks("backups and certificates"),
+            own_stacks("deploys"),
+            own_stacks("swarm"),
+        ]
+    }
+]
+# Side by side (`make test LANES=2`). Chromium drops its requests when the host's network interfaces
+# change (net::ERR_NETWORK_CHANGED), and every container another lane starts or builds adds or
+# removes one: the browser tier runs first, with only the unit tier (no Docker) beside it. Then two
+# lanes. Not the default yet: on this 2-core machine with Docker 20.10, stacks running side by side
+# met failures that they do not alone: the engine's embedded DNS failing to resolve service names
+# under the load ("could not translate host name db"), a stack's `up` recreating containers whose
+# image tag another lane's build had moved, health checks and load clients starved (a load average
+# of 12 with four lanes). Measured in docs/testing.md.
+TWO_LANES: list[dict[str, list[list[str]]]] = [
     {"browser": [["pytest", "tests/browser"]], "unit": [["pytest", "tests/unit"]]},
     {
         "integration, fuzz, Swarm, backups and certificates": [
@@ -53,6 +66,7 @@ TEST: list[dict[str, list[list[str]]]] = [
         "shared stacks, then deploys": [SHARED_STACKS, own_stacks("deploys")],
     },
 ]
+TEST = {"1": ONE_LANE, "2": TWO_LANES}
 
 
 CHECK: list[dict[str, list[list[str]]]] = [
@@ -113,4 +127,5 @@ def main(phases: list[dict[str, list[list[str]]]]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(CHECK if sys.argv[1:] == ["--check"] else TEST))
+    # lanes.py --check | lanes.py [LANES]
+    sys.exit(main(CHECK if sys.argv[1:] == ["--check"] else TEST[(sys.argv[1:] or ["1"])[0]]))
