@@ -100,7 +100,7 @@ def run_lane(name: str, runs: list[list[str]], results: dict[str, int]) -> None:
 
 def run_phase(lanes: dict[str, list[list[str]]], results: dict[str, int]) -> None:
     threads = [threading.Thread(target=run_lane, args=(name, runs, results)) for name, runs in lanes.items()]
-    say(f"{len(threads)} lanes side by side: {'; '.join(lanes)}")
+    say(f"{'lanes side by side' if len(threads) > 1 else 'one lane'}: {'; '.join(lanes)}")
     for thread in threads:
         thread.start()
     for thread in threads:
