@@ -14,6 +14,8 @@ import os
 import requests
 import schemathesis
 
+from contract import Api
+
 BASE_URL = os.environ["FUZZ_BASE_URL"]
 CA_FILE = os.environ.get("FUZZ_CA_FILE") or True
 CREDENTIALS = {"email": os.environ["FUZZ_ADMIN_EMAIL"], "password": os.environ["FUZZ_ADMIN_PASSWORD"]}
@@ -28,7 +30,10 @@ def session() -> requests.Session:
 
 
 def sign_in() -> dict:
-    response = session().post(f"{BASE_URL}/api/auth/login", json=CREDENTIALS, timeout=30)
+    # Patient with the edge's sign-in budget, as a polite client is: the fuzzer signs in far more
+    # often than a person does, and its pace and nginx's bucket do not always line up.
+    http = session()
+    response = Api.patiently(lambda: http.post(f"{BASE_URL}/api/auth/login", json=CREDENTIALS, timeout=30))
     response.raise_for_status()
     return response.json()
 

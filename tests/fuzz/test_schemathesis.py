@@ -19,7 +19,7 @@ def schemathesis(base_url: str, email: str, *options: str, ca_file: str | None =
     env = {
         **os.environ,
         "SCHEMATHESIS_HOOKS": "fuzz_auth",  # the token provider in this directory
-        "PYTHONPATH": str(HERE),
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)]),  # the hooks, and tests/contract.py
         "FUZZ_BASE_URL": base_url,
         "FUZZ_CA_FILE": ca_file or "",
         "FUZZ_ADMIN_EMAIL": email,
