@@ -29,6 +29,12 @@ from harness.stacks import EdgeAddresses, ProductionStack, remove_project
 
 PROJECT = "flask-stack-test"
 PRODUCTION_PROJECT = "flask-stack-prodtest"
+# Every production stack the tests start (compose, Swarm, a deploy checkout) has production's
+# waits shortened by this overlay, and nothing else changed.
+QUICK_WAITS = "compose/test-timing.yml"
+# And on Swarm, how long an update watches each new task (compose/swarm.yml): a setting, since the
+# swarm overlay comes after every other file.
+QUICK_SWARM = {"WEB_UPDATE_MONITOR": "5s"}
 
 
 def compose_v2_or_skip() -> None:
@@ -213,7 +219,9 @@ class TestProductionStack(MailSinkBeside, ProductionStack):
             "MAIL_UI_PORT": str(self.mail_port),
             "PROMETHEUS_PORT": str(self.prometheus_port),
         }
-        super().__init__(PRODUCTION_PROJECT, home, overlays=["compose/test-production.yml"], settings=settings)
+        super().__init__(
+            PRODUCTION_PROJECT, home, overlays=["compose/test-production.yml", QUICK_WAITS], settings=settings
+        )
 
     def exec_web(self, *argv: str) -> subprocess.CompletedProcess:
         return self.compose("exec", "-T", "web", *argv)

@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 from docker.models.containers import Container
 
+from compose_stack import QUICK_WAITS
 from contract import Api
 from harness.paths import REPO_ROOT
 from harness.polling import answers, until
@@ -99,7 +100,7 @@ class DeployCheckout:
 
     def env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if k not in {"COMPOSE_PROJECT_NAME", "HTTP_PORT", "HTTPS_PORT"}}
-        return {**env, "PROD_PROJECT": self.project}
+        return {**env, "PROD_PROJECT": self.project, "EXTRA_COMPOSE_FILES": QUICK_WAITS}
 
     def make(self, *targets) -> subprocess.CompletedProcess:
         return subprocess.run(["make", *targets], cwd=self.checkout, env=self.env(), capture_output=True, text=True)

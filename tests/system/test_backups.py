@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from compose_stack import QUICK_WAITS
 from contract import Api
 from harness.paths import REPO_ROOT
 from harness.polling import until
@@ -31,6 +32,9 @@ ROWS = (
 
 class BackedUpStack(ProductionStack):
     """The production stack with the token store in the database."""
+
+    def __init__(self, project: str, home: Path):
+        super().__init__(project, home, overlays=[QUICK_WAITS], settings=SETTINGS)
 
     def prepare(self) -> None:
         super().prepare()
@@ -73,14 +77,14 @@ def copy_out(stack: BackedUpStack, name: str, directory: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def first(compose_ready, tmp_path_factory) -> Iterator[BackedUpStack]:
-    with BackedUpStack("flask-stack-backuptest", tmp_path_factory.mktemp("backed-up"), settings=SETTINGS) as stack:
+    with BackedUpStack("flask-stack-backuptest", tmp_path_factory.mktemp("backed-up")) as stack:
         yield stack
 
 
 @pytest.fixture(scope="module")
 def second(compose_ready, tmp_path_factory) -> Iterator[BackedUpStack]:
     """Another stack: its own project, volumes and secrets (the superuser's, the app's, JWT's)."""
-    with BackedUpStack("flask-stack-restoretest", tmp_path_factory.mktemp("restored"), settings=SETTINGS) as stack:
+    with BackedUpStack("flask-stack-restoretest", tmp_path_factory.mktemp("restored")) as stack:
         yield stack
 
 
@@ -205,7 +209,7 @@ def test_a_database_volume_made_with_other_secrets_is_named_as_the_cause_within_
     own secrets back."""
     home = tmp_path / "another-clone"
     home.mkdir()
-    other = BackedUpStack(second.project, home, settings=SETTINGS)
+    other = BackedUpStack(second.project, home)
     other.prepare()
     started = time.monotonic()
     try:

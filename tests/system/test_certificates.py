@@ -17,6 +17,7 @@ import pytest
 import requests
 from cryptography import x509
 
+from compose_stack import QUICK_WAITS
 from figures import record
 from harness.polling import until
 from harness.stacks import ProductionStack
@@ -75,7 +76,10 @@ class CertifiedStack(ProductionStack):
 def stack(compose_ready, tmp_path_factory) -> Iterator[CertifiedStack]:
     settings = {"COMPOSE_PROFILES": "acme", "DOMAINS": DOMAIN, "CERT_WATCH_SECONDS": "5"}
     with CertifiedStack(
-        "flask-stack-acmetest", tmp_path_factory.mktemp("acme"), overlays=["compose/test-acme.yml"], settings=settings
+        "flask-stack-acmetest",
+        tmp_path_factory.mktemp("acme"),
+        overlays=["compose/test-acme.yml", QUICK_WAITS],
+        settings=settings,
     ) as started:
         # The first certificate: the service waits for nginx, asks pebble, which fetches the
         # challenge from nginx as shop.example.test; nginx then serves it within 5 s.

@@ -30,19 +30,24 @@ REPLICAS = 2
 REPORT = "push-to-deploy"  # test-artifacts/push-to-deploy.json
 
 
-def turn_unhealthy_ten_seconds_after_start(source: Path) -> None:
-    """A version whose own liveness probe (from inside its container) starts failing 10 s after it
-    starts, while it still answers clients: only watching it after the switch catches it."""
+def turn_unhealthy_once_it_serves_a_client(source: Path) -> None:
+    """A version whose own liveness probe (from inside its container) fails once the version has
+    answered a client through the edge, while it still answers clients: it passes the health gate
+    (nothing reaches it before the switch); only watching it after the switch catches it. The mark
+    is a file, so every gunicorn worker of the container sees it."""
     path = source / HEALTH_FILE
     text = path.read_text()
-    assert HEALTHZ_DOCSTRING in text and "\nlog = logging" in text and "\nimport time\n" in text
+    assert HEALTHZ_DOCSTRING in text and "\nlog = logging" in text
     text = text.replace(
         HEALTHZ_DOCSTRING,
         HEALTHZ_DOCSTRING
-        + '    if flask.request.remote_addr == "127.0.0.1" and time.monotonic() - STARTED > 10:\n'
-        + '        raise RuntimeError("this commit turns unhealthy 10 s after it starts")\n',
+        + '    served = pathlib.Path("/tmp/served-a-client")\n'
+        + '    if flask.request.remote_addr != "127.0.0.1":\n'
+        + "        served.touch()\n"
+        + "    elif served.exists():\n"
+        + '        raise RuntimeError("this commit turns unhealthy once it has served a client")\n',
     )
-    path.write_text(text.replace("\nlog = logging", "\nimport flask\n\nSTARTED = time.monotonic()\nlog = logging", 1))
+    path.write_text(text.replace("\nlog = logging", "\nimport pathlib\n\nimport flask\n\nlog = logging", 1))
 
 
 def read_expiry_with_a_command_the_acl_refuses(source: Path) -> None:
@@ -175,8 +180,9 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
         accepted = deploy.push_event(second).json()
         failed = deploy.wait_for_deploy(failing["deploy_id"])
         assert failed["status"] == "failed", json.dumps(failed, indent=2)[-3000:]
-        # Its own healthcheck marks it unhealthy after the start period (about 45 s), or the
-        # deployer's DEPLOY_HEALTH_TIMEOUT runs out first on a slow machine: either stops it.
+        # Its own healthcheck marks it unhealthy after the start period and three failed checks
+        # (about 21 s with compose/test-timing.yml), or the deployer's DEPLOY_HEALTH_TIMEOUT runs
+        # out first on a slow machine: either stops it.
         assert "health unhealthy" in failed["reason"] or "not healthy within 90s" in failed["reason"], failed["reason"]
         done = deploy.wait_for_deploy(accepted["deploy_id"])
         assert done["status"] == "succeeded", json.dumps(done, indent=2)[-4000:]
@@ -225,7 +231,7 @@ def test_a_replayed_push_of_an_older_commit_is_refused_and_nothing_is_deployed(d
 
 def test_a_version_that_turns_unhealthy_after_the_switch_is_rolled_back_with_no_failed_request(deploy):
     live_version, live_sha = deploy.version(), deploy.live_sha()
-    bad = deploy.commit("late failure", version="1.3.0-late", edit=turn_unhealthy_ten_seconds_after_start)
+    bad = deploy.commit("late failure", version="1.3.0-late", edit=turn_unhealthy_once_it_serves_a_client)
     with deploy.traffic() as traffic:
         result = deploy.push_and_wait(bad)
         assert until(lambda: deploy.version() == live_version, timeout=30)

@@ -20,7 +20,7 @@ import docker
 import pytest
 import requests
 
-from compose_stack import MailSinkBeside
+from compose_stack import QUICK_SWARM, QUICK_WAITS, MailSinkBeside
 from contract import Api
 from figures import record
 from harness.polling import until
@@ -55,8 +55,9 @@ class Swarm(MailSinkBeside, SwarmStack):
         self.mail_port = free_port()
         settings = {
             "WEB_REPLICAS": str(REPLICAS),
-            "EXTRA_COMPOSE_FILES": "compose/test-production.yml",
+            "EXTRA_COMPOSE_FILES": f"compose/test-production.yml {QUICK_WAITS}",
             "MAIL_UI_PORT": str(self.mail_port),
+            **QUICK_SWARM,
         }
         super().__init__(PROJECT, home, settings=settings)
 

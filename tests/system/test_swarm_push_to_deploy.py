@@ -14,6 +14,7 @@ from typing import Any
 import docker
 import pytest
 
+from compose_stack import QUICK_SWARM
 from deploy_checkout import DeployCheckout, break_healthz
 from figures import record
 from harness.polling import until
@@ -41,7 +42,8 @@ def host_as_tasks_reach_it() -> str:
 @pytest.fixture(scope="module")
 def deploy(compose_ready, tmp_path_factory) -> Iterator[DeployCheckout]:
     d = DeployCheckout(PROJECT, tmp_path_factory.mktemp("swarm-push-to-deploy"))
-    d.prepare(f"DEPLOY_ROLL_TIMEOUT=600\nWEB_REPLICAS={REPLICAS}\n")
+    quick = "".join(f"{name}={value}\n" for name, value in QUICK_SWARM.items())
+    d.prepare(f"DEPLOY_ROLL_TIMEOUT=600\nWEB_REPLICAS={REPLICAS}\n{quick}")
     client = docker.from_env()
     with swarm_as_found():
         try:

@@ -23,6 +23,7 @@ import docker
 import pytest
 import requests
 
+from compose_stack import QUICK_SWARM, QUICK_WAITS
 from contract import Api
 from docker_env import base_image
 from figures import record
@@ -143,7 +144,13 @@ def two_nodes(compose_ready, tmp_path_factory) -> Iterator[tuple[TwoNodeSwarm, S
     stack = TwoNodeSwarm(
         PROJECT,
         tmp_path_factory.mktemp("two-nodes"),
-        settings={"WEB_REPLICAS": "2", "REGISTRY": registry, "SWARM_ADVERTISE_ADDR": manager},
+        settings={
+            "WEB_REPLICAS": "2",
+            "REGISTRY": registry,
+            "SWARM_ADVERTISE_ADDR": manager,
+            "EXTRA_COMPOSE_FILES": QUICK_WAITS,
+            **QUICK_SWARM,
+        },
     )
     node: SecondNode | None = None
     with swarm_as_found():

@@ -1,0 +1,60 @@
+"""The tests' stacks wait less than production does (compose/test-timing.yml, and Swarm's update
+monitor as a setting), and that is all they change: production keeps its own waits."""
+
+from typing import Any
+
+import yaml
+
+from compose_stack import QUICK_SWARM, QUICK_WAITS
+from harness.paths import REPO_ROOT
+
+# What production waits, as its files give it: healthcheck settings per service.
+PRODUCTION_HEALTHCHECKS = {
+    "db": {"interval": "5s", "retries": 30},
+    "redis": {"interval": "5s", "retries": 30},
+    "web": {"interval": "5s", "start_period": "30s", "retries": 3},
+    "nginx": {"interval": "5s", "retries": 20},
+}
+SHORTENED = {"healthcheck": {"interval", "start_period"}, "environment": {"DEPLOY_VERIFY_SECONDS"}}
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """YAML as Compose reads it: `!reset` (compose/swarm.yml) clears a value; here it is just a value."""
+
+
+ComposeLoader.add_constructor("!reset", lambda loader, node: None)
+
+
+def load(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load((REPO_ROOT / name).read_text(), Loader=ComposeLoader)  # noqa: S506
+    return loaded
+
+
+def seconds(duration: str) -> float:
+    assert duration.endswith("s"), duration
+    return float(duration[:-1])
+
+
+def test_the_overlay_shortens_waits_and_changes_nothing_else():
+    production = load("docker-compose.prod.yml")["services"]
+    hook = load("compose/hook.yml")["services"]
+    for service, changes in load(QUICK_WAITS)["services"].items():
+        assert set(changes) <= set(SHORTENED), (service, changes)
+        for part, values in changes.items():
+            assert set(values) <= SHORTENED[part], (service, part, values)
+        checks = changes.get("healthcheck", {})
+        own = (production[service].get("healthcheck") or hook[service]["healthcheck"]) if checks else {}
+        for name, value in checks.items():
+            assert seconds(value) < seconds(own[name]), (service, name, value, own[name])
+    assert set(QUICK_SWARM) == {"WEB_UPDATE_MONITOR"}
+
+
+def test_production_keeps_its_own_waits():
+    production = load("docker-compose.prod.yml")["services"]
+    for service, healthcheck in PRODUCTION_HEALTHCHECKS.items():
+        assert production[service]["healthcheck"].items() >= healthcheck.items(), service
+    assert load("compose/hook.yml")["services"]["deployer"]["healthcheck"]["interval"] == "10s"
+    verify = production["deployer"]["environment"]["DEPLOY_VERIFY_SECONDS"]
+    assert verify == "${DEPLOY_VERIFY_SECONDS:-30}"
+    update = load("compose/swarm.yml")["services"]["web"]["deploy"]["update_config"]
+    assert update["monitor"] == "${WEB_UPDATE_MONITOR:-20s}"
