@@ -145,3 +145,18 @@ def test_a_probe_that_hits_a_bug_leaves_the_next_call_to_probe(breaker, clock):
     dependency.down = False
     assert breaker.call(dependency) == "answer"
     assert breaker.state is BreakerState.CLOSED
+
+
+def test_failures_seen_outside_a_call_count_and_one_that_says_unreachable_opens_at_once(breaker, clock):
+    dependency = Dependency()
+    breaker.record_failure(Down("a connection opened earlier died"))
+    breaker.record_failure(Down("and another"))
+    assert breaker.state is BreakerState.CLOSED
+    breaker.trip(Down("no answer within the dead-peer bound"))
+    assert breaker.state is BreakerState.OPEN
+    with pytest.raises(CircuitOpen):
+        breaker.call(dependency)
+    assert dependency.calls == 0
+    clock.elapse(0.5)
+    assert breaker.call(dependency) == "answer"  # the probe
+    assert breaker.state is BreakerState.CLOSED

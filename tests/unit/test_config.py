@@ -150,10 +150,42 @@ def test_database_url_wins_and_gets_the_driver_we_install(scheme):
 )
 def test_a_mysql_url_gets_pymysql_and_a_server_s_pool(scheme, meant):
     """A platform's mysql:// URL means PyMySQL (SQLAlchemy's default, mysqlclient, is not installed),
-    with the pool and connect timeout a Postgres server gets."""
-    config = production(DATABASE_URL=f"{scheme}://u:{STRONG}@elsewhere/x", DB_CONNECT_TIMEOUT="4")
+    with the pool and connect timeout a Postgres server gets, and a bound on each wait for it: a
+    statement's bound and then the time a dead peer is given."""
+    config = production(
+        DATABASE_URL=f"{scheme}://u:{STRONG}@elsewhere/x",
+        DB_CONNECT_TIMEOUT="4",
+        DB_STATEMENT_TIMEOUT="6",
+        DB_DEAD_PEER_SECONDS="1.5",
+    )
     assert config.SQLALCHEMY_DATABASE_URI == f"{meant}://u:{STRONG}@elsewhere/x"
-    assert config.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] == {"connect_timeout": 4}
+    assert config.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] == {
+        "connect_timeout": 4,
+        "read_timeout": 7.5,
+        "write_timeout": 7.5,
+    }
+    assert config.SQLALCHEMY_ENGINE_OPTIONS["hide_parameters"] is True
+
+
+def test_postgres_bounds_each_statement_and_lock_wait_and_notices_a_dead_peer():
+    config = production(POSTGRES_HOST="db", POSTGRES_PASSWORD=STRONG, DB_STATEMENT_TIMEOUT="4.5", DB_LOCK_TIMEOUT="1.5")
+    assert config.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] == {
+        "connect_timeout": 2,
+        "options": "-c statement_timeout=4500 -c lock_timeout=1500",
+        "keepalives": 1,
+        "keepalives_idle": 1,
+        "keepalives_interval": 1,
+        "keepalives_count": 2,
+        "tcp_user_timeout": 2000,
+    }
+    assert config.SQLALCHEMY_ENGINE_OPTIONS["hide_parameters"] is True
+
+
+def test_a_bound_of_zero_is_no_bound():
+    config = production(POSTGRES_HOST="db", POSTGRES_PASSWORD=STRONG, DB_STATEMENT_TIMEOUT="0", DB_LOCK_TIMEOUT="0")
+    assert config.SQLALCHEMY_ENGINE_OPTIONS["connect_args"]["options"] == "-c statement_timeout=0 -c lock_timeout=0"
+    mysql = production(DATABASE_URL=f"mysql://u:{STRONG}@elsewhere/x", DB_STATEMENT_TIMEOUT="0")
+    assert mysql.SQLALCHEMY_ENGINE_OPTIONS["connect_args"]["read_timeout"] is None
 
 
 def test_redis_parts_make_a_url():

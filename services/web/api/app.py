@@ -46,10 +46,14 @@ class NoCookieSession(SessionInterface):
 
 
 class ApiFlask(Flask):
-    """Flask for this JSON API: no cookie session, and each hook and view asked only once whether
-    it is a coroutine (Flask asks again on every request, for every one of them)."""
+    """Flask for this JSON API: no cookie session; a view whose transaction the database rolled back
+    for a conflict runs once more; and each hook and view asked only once whether it is a coroutine
+    (Flask asks again on every request, for every one of them)."""
 
     session_interface = NoCookieSession()
+
+    def dispatch_request(self) -> Any:
+        return database.once_more_on_conflict(super().dispatch_request)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -100,6 +100,27 @@ class CircuitBreaker:
         self._record_success()
         return result
 
+    def record_failure(self, error: BaseException) -> None:
+        """A failure of the dependency seen outside ``call`` (on a connection ``call`` opened
+        earlier): it counts as a failed call would."""
+        self._record_failure(False, error)
+
+    def trip(self, error: BaseException) -> None:
+        """Open now, whatever the count: a failure that already says the dependency is unreachable
+        (it stopped answering), where waiting for more would cost more requests the same wait."""
+        with self._lock:
+            if self._state is BreakerState.OPEN:
+                return
+            self._probing = False
+            self._open()
+        log.error(
+            "%s: circuit open at once (%s: %s); failing fast, probing every %.1fs",
+            self.name,
+            type(error).__name__,
+            error,
+            self.reset_seconds,
+        )
+
     def _cooled_down(self) -> bool:
         return self.clock() - self._opened_at >= self.reset_seconds
 

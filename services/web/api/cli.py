@@ -16,7 +16,7 @@ from sqlalchemy import text
 from .auth.passwords import get_passwords
 from .auth.schemas import RegisterSchema
 from .breaker import CircuitOpen
-from .database import DATABASE_UNAVAILABLE
+from .database import DATABASE_UNAVAILABLE, session_bounds
 from .errors import ApiError
 from .extensions import db
 from .models import Role, User
@@ -64,7 +64,11 @@ def one_deploy_at_a_time() -> Iterator[None]:
         yield
         return
     take, release = lock
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    with (
+        db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+        # Waiting for the lock is this statement's whole point: bounded by that wait, not a request's bounds.
+        session_bounds(connection, DEPLOY_LOCK_WAIT_SECONDS + 60, DEPLOY_LOCK_WAIT_SECONDS + 60),
+    ):
         # pg_advisory_lock waits as long as it takes; GET_LOCK says 0 when its wait ran out.
         if connection.scalar(text(take)) == 0:
             raise click.ClickException(f"another deploy held the lock for {DEPLOY_LOCK_WAIT_SECONDS}s")
@@ -82,7 +86,7 @@ def deploy_command() -> None:
     serves. Idempotent."""
     wait_for_the_database(DATABASE_WAIT_SECONDS)
     with one_deploy_at_a_time():
-        upgrade()
+        upgrade()  # with the migrations' own bounds (migrations/env.py)
         changed = Role.insert_defaults()
     try:
         current_token_store().check()

@@ -109,6 +109,35 @@ def database_url(settings: EnvReader) -> str | None:
     return f"postgresql+psycopg2://{credentials}@{host}:{port}/{quote(name, safe='')}"
 
 
+def server_connect_args(
+    url: str, connect_timeout: int, statement_timeout: float, lock_timeout: float, dead_peer_seconds: float
+) -> dict[str, Any]:
+    """The driver's connection arguments for a database server: how long a connect, a statement
+    and a lock wait may take, and how soon a peer that stopped answering is given up on.
+
+    Postgres (libpq) takes all of it at connect time: the session's bounds as ``options``, TCP
+    keepalives probing an idle connection every second, and ``tcp_user_timeout`` ending one whose
+    data or probes go unacknowledged that long. PyMySQL has no keepalive settings: read and write
+    timeouts bound each wait for the server instead (a statement may take its full bound first);
+    the session's bounds are set as each connection opens (api/database.py: the variables'
+    names differ between MariaDB and MySQL)."""
+    if url.startswith("postgres"):
+        bounds = f"-c statement_timeout={round(statement_timeout * 1000)} -c lock_timeout={round(lock_timeout * 1000)}"
+        return {
+            "connect_timeout": connect_timeout,
+            "options": bounds,
+            "keepalives": 1,
+            "keepalives_idle": 1,
+            "keepalives_interval": 1,
+            "keepalives_count": max(1, round(dead_peer_seconds)),
+            "tcp_user_timeout": round(dead_peer_seconds * 1000),
+        }
+    if url.startswith(("mysql", "mariadb")):
+        wait = statement_timeout + dead_peer_seconds if statement_timeout else None
+        return {"connect_timeout": connect_timeout, "read_timeout": wait, "write_timeout": wait}
+    return {"connect_timeout": connect_timeout}
+
+
 def redis_url(settings: EnvReader) -> str | None:
     url = settings.text("REDIS_URL")
     if url:
@@ -153,13 +182,28 @@ class Config:
         self.JWT_SECRET_KEY = s.secret("JWT_SECRET_KEY")
 
         self.SQLALCHEMY_DATABASE_URI = database_url(s) or self.default_database_url()
-        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+        # Every statement has an upper bound, and so has every wait for a lock; a peer that stopped
+        # answering (a partition, a frozen host) is given up on within DB_DEAD_PEER_SECONDS.
+        # `flask deploy` (migrations) gets bounds of its own. Seconds; 0 is no bound.
+        self.DB_STATEMENT_TIMEOUT = s.number("DB_STATEMENT_TIMEOUT", 5)
+        self.DB_LOCK_TIMEOUT = s.number("DB_LOCK_TIMEOUT", 2)
+        self.DB_DEAD_PEER_SECONDS = s.number("DB_DEAD_PEER_SECONDS", 2)
+        self.DB_MIGRATION_STATEMENT_TIMEOUT = s.number("DB_MIGRATION_STATEMENT_TIMEOUT", 600)
+        self.DB_MIGRATION_LOCK_TIMEOUT = s.number("DB_MIGRATION_LOCK_TIMEOUT", 10)
+        # No statement's parameters in an error's text (a password hash, an address): they reach the log.
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
         if not self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):  # a server: Postgres, MariaDB, MySQL
             self.SQLALCHEMY_ENGINE_OPTIONS.update(
                 pool_size=s.integer("DB_POOL_SIZE", 5),
                 max_overflow=s.integer("DB_MAX_OVERFLOW", 5),
                 pool_timeout=s.integer("DB_POOL_TIMEOUT", 5),
-                connect_args={"connect_timeout": s.integer("DB_CONNECT_TIMEOUT", 3)},
+                connect_args=server_connect_args(
+                    self.SQLALCHEMY_DATABASE_URI,
+                    connect_timeout=s.integer("DB_CONNECT_TIMEOUT", 2),
+                    statement_timeout=self.DB_STATEMENT_TIMEOUT,
+                    lock_timeout=self.DB_LOCK_TIMEOUT,
+                    dead_peer_seconds=self.DB_DEAD_PEER_SECONDS,
+                ),
             )
         self.REDIS_URL = redis_url(s)
         self.REDIS_KEY_PREFIX = s.text("REDIS_KEY_PREFIX", "auth:")

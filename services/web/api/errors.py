@@ -9,10 +9,11 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from flask_jwt_extended.exceptions import CSRFError
 from flask_smorest import Api
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from .breaker import refused_without_trying
-from .database import DATABASE_UNAVAILABLE
+from .database import is_database_fault
 from .schemas import ErrorSchema
 from .token_store import StoreMisconfigured, StoreUnavailable
 
@@ -163,14 +164,16 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, api_error_response)
 
     def unavailable(what: str, cause: BaseException, retry_after: int) -> Response:
-        # The cause (host names, driver messages) goes to the log with the request id, not to the
-        # client. A request the breaker refused without trying adds nothing to what it logged.
+        # The cause (host names, driver messages; never a statement's parameters: hide_parameters)
+        # goes to the log with the request id, not to the client. A request the breaker refused
+        # without trying adds nothing to what it logged.
         level = logging.DEBUG if refused_without_trying(cause) else logging.WARNING
         log.log(level, "%s unavailable: %s", what, cause)
         return error_response(
             503,
             "service_unavailable",
             f"The {what} is unavailable; try again shortly",
+            details={"dependency": what},
             headers={"Retry-After": str(retry_after)},
         )
 
@@ -191,12 +194,17 @@ def register_error_handlers(app: Flask) -> None:
         # Retry-After, since retrying cannot help; readiness fails until the configuration is mended.
         return error_response(500, "internal_error", "Internal server error")
 
-    for database_error in DATABASE_UNAVAILABLE:
-        app.register_error_handler(database_error, lambda error: unavailable("database", error, 5))
-
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return http_exception_response(error)
         log.exception("unhandled error")
         return error_response(500, "internal_error", "Internal server error")
+
+    @app.errorhandler(SQLAlchemyError)
+    def handle_database_error(error: SQLAlchemyError) -> Response:
+        # Unreachable, read-only, full, over a bound, or a conflict that happened twice: a 503.
+        # Anything else (a constraint no view expected, a bug) is a 500 like any other error.
+        if is_database_fault(error):
+            return unavailable("database", error, 5)
+        return handle_unexpected(error)

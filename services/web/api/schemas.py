@@ -7,6 +7,15 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate
 from werkzeug.datastructures import MultiDict
 
 
+def unicode_text(value: str) -> None:
+    """Text every UTF-8 encoder takes (the database's, the password hasher's): JSON may carry a lone
+    surrogate ("\\ud800"), which is no character at all."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("Not valid text: it holds a lone surrogate (\\ud800 to \\udfff).") from None
+
+
 class ErrorBodySchema(Schema):
     code = fields.String(required=True, metadata={"example": "token_revoked"})
     message = fields.String(required=True, metadata={"example": "Token has been revoked"})

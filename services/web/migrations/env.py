@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from api.database import session_bounds
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -88,7 +90,9 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    # Migrations get bounds of their own, longer than a request's (api/database.py).
+    bounds = (current_app.config["DB_MIGRATION_STATEMENT_TIMEOUT"], current_app.config["DB_MIGRATION_LOCK_TIMEOUT"])
+    with connectable.connect() as connection, session_bounds(connection, *bounds):
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

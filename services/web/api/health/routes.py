@@ -7,10 +7,9 @@ from collections.abc import Callable
 from flask import Response, current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy import text
 
+from .. import database
 from ..errors import error_response
-from ..extensions import db
 from ..token_store import current_token_store
 
 blp = Blueprint("health", __name__, url_prefix="/api", description="Liveness and readiness")
@@ -58,18 +57,13 @@ def _check(name: str, probe: Callable[[], object]) -> dict[str, object]:
     return {"status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
-def _ping_database() -> None:
-    with db.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-
-
 @blp.route("/readyz")
 @blp.response(200, ReadinessSchema)
 @blp.alt_response(503, description="service_unavailable, with the failing dependency in details")
 def readyz() -> Response | dict[str, object]:
     """Readiness: the database, and Redis when it holds the token state, answer; Redis runs every
     command the token store sends (a ping alone would pass an ACL that refuses one of them)."""
-    checks = {"database": _check("database", _ping_database)}
+    checks = {"database": _check("database", database.check_ready)}
     store = current_token_store()
     if store.kind == "redis":
         checks["redis"] = _check("redis", store.check)

@@ -1,4 +1,4 @@
-from sqlalchemy import String
+from sqlalchemy import Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import Model
@@ -12,6 +12,7 @@ class TokenStoreEntry(Model):
     __tablename__ = "auth_state"
 
     key: Mapped[str] = mapped_column(exact_string(200), primary_key=True)
-    value: Mapped[str] = mapped_column(String(200))
+    # Text: a cached profile holds an address of up to 254 characters, and more (migration 0004).
+    value: Mapped[str] = mapped_column(Text)
     # Unix time; a float keeps comparisons identical on every database.
     expires_at: Mapped[float | None] = mapped_column(unix_time(), index=True)

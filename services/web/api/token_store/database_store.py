@@ -16,8 +16,9 @@ from typing import cast as type_cast
 
 from sqlalchemy import ColumnElement, Connection, Integer, String, Table, and_, case, cast, delete, literal, or_, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
-from ..database import DATABASE_UNAVAILABLE
+from ..database import is_database_fault
 from ..extensions import db
 from ..models import TokenStoreEntry
 from ..models.columns import MYSQL_DIALECTS
@@ -46,7 +47,9 @@ class DatabaseStore(TokenStore):
         try:
             with db.engine.begin() as connection:
                 yield connection
-        except DATABASE_UNAVAILABLE as error:
+        except SQLAlchemyError as error:
+            if not is_database_fault(error):
+                raise
             raise StoreUnavailable(f"database: {error}") from error
 
     def _insert(self) -> Any:  # the dialect's Insert, with on_conflict_do_update

@@ -1,0 +1,282 @@
+"""What a production database really does to a request, on real Postgres and MariaDB: it turns
+read-only, holds a lock, runs a statement too long, rolls a transaction back for a conflict; and
+input no database takes. Each is a JSON answer with the right status (a 503 with Retry-After, a
+retried request, a 422 naming the field), never a 500, and nothing personal reaches the log.
+
+The faults are the servers' own: a database set read-only, a table locked from another
+connection, triggers that sleep or raise the SQLSTATE a real conflict raises (a sequence counts
+their turns, since a rolled-back transaction forgets everything else)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy
+
+from api import create_app
+from api.cli import deploy_command
+from api.database import session_bounds
+from api.extensions import db
+from contract import PASSWORD, Api, assert_error, bearer
+from servers import mariadb_url, postgres_url
+
+BOTH = pytest.mark.parametrize("database_server", ["postgres", "mariadb"])
+# An address as long as the users table takes (254), whose profile is far longer than 200 characters.
+LONG_ADDRESS = "a" * 64 + "@" + ".".join(["b" * 60, "b" * 60, "b" * 59]) + ".example"
+# "ß" case-folds to "ss": 130 characters typed, 255 once normalised.
+LENGTHENS_WHEN_NORMALISED = "ß" * 125 + "@x.io"
+
+
+def started(settings: dict[str, str], **overrides: str) -> Api:
+    """An app on the test's database with ``overrides``, deployed (`flask deploy`)."""
+    app = create_app({**settings, **overrides})
+    result = app.test_cli_runner().invoke(deploy_command)
+    assert result.exit_code == 0, result.output
+    return Api(app.test_client())
+
+
+def server_admin(request, database_server: str) -> sqlalchemy.Engine:
+    """A superuser's engine on the test's server (not the test's database)."""
+    server = request.getfixturevalue(database_server)
+    url = mariadb_url(server, "") if database_server == "mariadb" else postgres_url(server, "app")
+    return sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
+
+
+def fresh_connections(api: Api) -> None:
+    """Drop the app's pooled connections: the next request connects anew (and meets new settings)."""
+    with api.http.application.app_context():
+        db.engine.dispose()
+
+
+def register_once(api: Api, email: str):
+    """A sign-up sent once (Api.register waits out a 503's Retry-After, as a polite client does)."""
+    return api.post("/api/auth/register", json={"email": email, "password": PASSWORD})
+
+
+def assert_database_unavailable(response) -> dict:
+    error = assert_error(response, 503, "service_unavailable")
+    assert error["details"] == {"dependency": "database"}, error
+    assert int(response.headers["Retry-After"]) >= 1
+    return error
+
+
+@BOTH
+def test_text_no_database_takes_is_a_422_naming_the_field(api):
+    surrogate = "correct horse \ud800 staple"
+    cases = [
+        ("/api/auth/register", {"email": "lone@example.com", "password": surrogate}, "password"),
+        ("/api/auth/login", {"email": "lone@example.com", "password": surrogate}, "password"),
+        ("/api/auth/register", {"email": "lone\udfff@example.com", "password": PASSWORD}, "email"),
+        ("/api/auth/register", {"email": LENGTHENS_WHEN_NORMALISED, "password": PASSWORD}, "email"),
+        ("/api/auth/password-reset", {"email": LENGTHENS_WHEN_NORMALISED}, "email"),
+    ]
+    for path, body, field in cases:
+        error = assert_error(api.post(path, json=body), 422, "validation_error")
+        assert field in error["details"], (path, error)
+    tokens = api.tokens("changer@example.com")
+    changed = api.post(
+        "/api/auth/password",
+        json={"current_password": PASSWORD, "new_password": surrogate},
+        headers=bearer(tokens["access_token"]),
+    )
+    assert "new_password" in assert_error(changed, 422, "validation_error")["details"]
+
+
+@BOTH
+def test_the_database_token_store_holds_the_profile_of_the_longest_address(settings):
+    assert len(LONG_ADDRESS) == 254
+    api = started(settings, BLACKLIST_STORAGE_TYPE="database")
+    tokens = api.tokens(LONG_ADDRESS)
+    for _ in range(2):  # the first from the users table, then from the store's copy
+        me = api.me(tokens["access_token"])
+        assert me.status_code == 200, me.get_data(as_text=True)
+        assert me.json["email"] == LONG_ADDRESS
+    assert api.logout(tokens["access_token"]).status_code == 204
+
+
+@contextmanager
+def read_only(request, database_server: str, database: str) -> Iterator[None]:
+    """The database takes no writes: what a failover to a replica or a full disk's protection
+    looks like. Postgres: this database's new sessions; MariaDB: the whole server, for users
+    without the right to write anyway (the app's here, not root)."""
+    admin = server_admin(request, database_server)
+    on, off = (
+        ("SET GLOBAL read_only = 1", "SET GLOBAL read_only = 0")
+        if database_server == "mariadb"
+        else (
+            f'ALTER DATABASE "{database}" SET default_transaction_read_only = on',
+            f'ALTER DATABASE "{database}" RESET default_transaction_read_only',
+        )
+    )
+    with admin.connect() as connection:
+        connection.exec_driver_sql(on)
+    try:
+        yield
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(off)
+        admin.dispose()
+
+
+@pytest.fixture
+def app_user_settings(request, database_server, settings) -> Iterator[dict[str, str]]:
+    """The test's settings with the app on a user of its own that owns only the test's database
+    (root on MariaDB writes whatever read_only says; Postgres's test user is the app's already),
+    and the app started (in the fixture: `flask deploy` runs alembic, whose logging setup drops
+    the handlers pytest puts on the root logger, caplog's among them)."""
+    if database_server != "mariadb":
+        started(settings)
+        yield settings
+        return
+    url = urlsplit(settings["DATABASE_URL"])
+    database, user, password = url.path.lstrip("/"), f"app_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    admin = server_admin(request, database_server)
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"))
+        connection.execute(sqlalchemy.text(f"GRANT ALL ON `{database}`.* TO '{user}'@'%'"))
+    app_settings = {
+        **settings,
+        "DATABASE_URL": f"mysql+pymysql://{user}:{password}@{url.hostname}:{url.port}/{database}",
+    }
+    started(app_settings)
+    yield app_settings
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f"DROP USER '{user}'@'%'"))
+    admin.dispose()
+
+
+@BOTH
+def test_a_read_only_database_is_a_503_not_ready_and_logs_no_personal_data(
+    request, database_server, app_user_settings, caplog
+):
+    caplog.set_level(logging.WARNING)
+    api = Api(create_app(app_user_settings).test_client())
+    tokens = api.tokens("before@example.com")
+    database = urlsplit(app_user_settings["DATABASE_URL"]).path.lstrip("/")
+    email = f"while-read-only-{uuid.uuid4().hex[:6]}@example.com"
+    with read_only(request, database_server, database):
+        fresh_connections(api)
+        assert_database_unavailable(register_once(api, email))
+        assert api.me(tokens["access_token"]).status_code == 200  # reading still works
+        ready = assert_error(api.get("/api/readyz"), 503, "service_unavailable")
+        assert ready["details"]["database"]["status"] == "error"
+        assert api.get("/api/healthz").status_code == 200
+    logged = caplog.text
+    assert "read-only" in logged or "read_only" in logged or "READ-ONLY" in logged, logged[-2000:]
+    assert email not in logged and "$argon2" not in logged, logged[-2000:]
+    fresh_connections(api)
+    assert api.register(email).status_code == 201
+    assert api.get("/api/readyz").status_code == 200
+
+
+@contextmanager
+def table_locked(request, database_server: str, database: str, table: str) -> Iterator[None]:
+    """Another session holds ``table`` as a migration does: no one else may read or write it."""
+    server = request.getfixturevalue(database_server)
+    if database_server == "mariadb":
+        url, lock = mariadb_url(server, database), f"LOCK TABLES {table} WRITE"
+    else:
+        url, lock = postgres_url(server, database), f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+    holder = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    with holder.connect() as connection:
+        connection.exec_driver_sql(lock)
+        try:
+            yield
+        finally:
+            connection.rollback()
+            if database_server == "mariadb":
+                connection.exec_driver_sql("UNLOCK TABLES")
+    holder.dispose()
+
+
+@BOTH
+def test_a_table_held_by_another_session_costs_a_request_its_lock_bound_and_a_503(request, database_server, settings):
+    api = started(settings, DB_LOCK_TIMEOUT="1")
+    tokens = api.tokens("reader@example.com")
+    database = urlsplit(settings["DATABASE_URL"]).path.lstrip("/")
+    with table_locked(request, database_server, database, "users"):
+        began = time.monotonic()
+        assert_database_unavailable(api.login("reader@example.com"))
+        waited = time.monotonic() - began
+        assert assert_error(api.get("/api/readyz"), 503, "service_unavailable")["details"]["database"]["status"] == (
+            "error"
+        )
+    assert 0.9 < waited < 3, f"the lock bound is 1 s; the request took {waited:.1f}s"
+    assert api.me(tokens["access_token"]).status_code == 200
+    assert api.login("reader@example.com").status_code == 200
+    assert api.get("/api/readyz").status_code == 200
+
+
+def test_a_statement_over_its_bound_is_a_503_and_migrations_have_their_own(request, settings):
+    """Postgres: an INSERT whose trigger runs 3 s, with requests bounded to 1 s. `flask deploy`
+    keeps its own, longer bound (it would otherwise stop a long migration halfway)."""
+    api = started(settings, DB_STATEMENT_TIMEOUT="1", DB_MIGRATION_STATEMENT_TIMEOUT="30")
+    with api.http.application.app_context(), db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(3); RETURN NEW; END $$"
+        )
+        connection.exec_driver_sql(
+            "CREATE TRIGGER slow BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION slow_insert()"
+        )
+    began = time.monotonic()
+    assert_database_unavailable(register_once(api, "slow@example.com"))
+    assert time.monotonic() - began < 2.5
+    with api.http.application.app_context(), db.engine.connect() as connection:
+        bound = connection.exec_driver_sql("SHOW statement_timeout").scalar()
+    assert bound == "1s"
+    # What `flask deploy` runs its migrations with (migrations/env.py).
+    app = api.http.application
+    with app.app_context(), db.engine.connect() as connection, session_bounds(connection, 30, 10):
+        assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "30s"
+        assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "10s"
+
+
+@contextmanager
+def conflicts(api: Api, database_server: str, times: int) -> Iterator[None]:
+    """The next ``times`` INSERTs into users fail as a real serialization failure (Postgres's
+    SQLSTATE 40001) or deadlock (MariaDB's error 1213) would."""
+    with api.http.application.app_context(), db.engine.begin() as connection:
+        if database_server == "mariadb":
+            connection.exec_driver_sql("CREATE SEQUENCE conflict_turns")
+            connection.exec_driver_sql(
+                "CREATE TRIGGER conflict_turn BEFORE INSERT ON users FOR EACH ROW "
+                f"IF NEXTVAL(conflict_turns) <= {times} THEN "
+                "SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'Deadlock found'; END IF"
+            )
+        else:
+            connection.exec_driver_sql("CREATE SEQUENCE conflict_turns")
+            connection.exec_driver_sql(
+                "CREATE OR REPLACE FUNCTION conflict_turn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF nextval('conflict_turns') <= {times} THEN "
+                "RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001'; END IF; "
+                "RETURN NEW; END $$"
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER conflict_turn BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION conflict_turn()"
+            )
+    try:
+        yield
+    finally:
+        with api.http.application.app_context(), db.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "DROP TRIGGER conflict_turn" + ("" if database_server == "mariadb" else " ON users")
+            )
+            connection.exec_driver_sql("DROP SEQUENCE conflict_turns")
+
+
+@BOTH
+def test_a_conflict_runs_the_request_once_more_and_a_second_one_is_a_503(api, database_server):
+    with conflicts(api, database_server, times=1):
+        assert register_once(api, "second-time-lucky@example.com").status_code == 201
+    assert api.login("second-time-lucky@example.com").status_code == 200
+    with conflicts(api, database_server, times=2):
+        assert_database_unavailable(register_once(api, "unlucky@example.com"))
+    assert_error(api.login("unlucky@example.com"), 401, "invalid_credentials")  # nothing half-written
+    assert api.register("unlucky@example.com").status_code == 201
