@@ -189,7 +189,7 @@ def break_readiness(source: Path) -> None:
     """A release that starts but cannot use its database (a wrong query, a wrong setting)."""
     path = source / "services/web/api/health/routes.py"
     text = path.read_text()
-    path.write_text(text.replace('_check("database", _ping_database)', '_check("database", lambda: 1 / 0)'))
+    path.write_text(text.replace('_check("database", database.check_ready)', '_check("database", lambda: 1 / 0)'))
     assert path.read_text() != text
 
 
@@ -199,11 +199,9 @@ def fail_readiness_after_two_probes(source: Path) -> None:
     path = source / "services/web/api/health/routes.py"
     text = path.read_text()
     path.write_text(
-        text.replace(
-            "def _ping_database() -> None:\n",
-            "_PROBES: list[int] = []\n\n\ndef _ping_database() -> None:\n    _PROBES.append(1)\n"
-            "    if len(_PROBES) > 2:\n        raise RuntimeError('out of connections')\n",
-        )
+        text.replace('_check("database", database.check_ready)', '_check("database", _ready_twice)')
+        + "\n\n_PROBES: list[int] = []\n\n\ndef _ready_twice() -> None:\n    _PROBES.append(1)\n"
+        + "    if len(_PROBES) > 2:\n        raise RuntimeError('out of connections')\n    database.check_ready()\n"
     )
     assert path.read_text() != text
 
