@@ -325,11 +325,11 @@ bench-tools: wrk ## Install wrk (Debian) and build oha (cargo) for the benchmark
 .PHONY: test check test-unit test-integration test-system test-fuzz test-browser
 test: venv base-images browser-tools ## Every tier (LANES=2: in two lanes side by side; tests/lanes.py); the timing table at the end
 	@rm -rf test-artifacts/timings
-	@$(BIN)/python tests/lanes.py $(LANES); status=$$?; $(BIN)/python tests/timings.py; exit $$status
+	@status=0; $(BIN)/python tests/lanes.py $(LANES) || status=$$?; $(BIN)/python tests/timings.py; exit $$status
 
 check: venv base-images ## After each edit: lint, the unit tier and the integration tier, side by side
 	@rm -rf test-artifacts/timings
-	@$(BIN)/python tests/lanes.py --check; status=$$?; $(BIN)/python tests/timings.py; exit $$status
+	@status=0; $(BIN)/python tests/lanes.py --check || status=$$?; $(BIN)/python tests/timings.py; exit $$status
 
 test-unit: venv ## Unit tier only (no Docker)
 	$(PYTEST) tests/unit
