@@ -11,16 +11,20 @@ A refresh token is spent by writing ``spent`` atomically; a second spend is reus
 from __future__ import annotations
 
 import enum
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import current_app, g
 
-from ..token_store import current_token_store, keys
+from ..token_store import StoreUnavailable, current_token_store, keys
 
 # A decoded token's claims (sub, jti, fam, ver, exp, ...), as PyJWT returns them.
 Claims = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 class Spend(enum.Enum):
@@ -95,6 +99,24 @@ def revoke_family(family: str, reason: str) -> None:
 def revoke_all_for_user(user_id: str | int) -> int:
     """Logout everywhere: every token issued before now carries an older version."""
     return current_token_store().incr(keys.user_version(user_id))
+
+
+@contextmanager
+def every_session_ends_with(user_id: int) -> Iterator[None]:
+    """Every session of the user ends with the change the block commits (a new password, an
+    account disabled or demoted). The version is bumped before the change, so nothing changes when
+    the store cannot be reached (503: fail closed), and again once it has committed: a sign-in
+    that read the account before the commit read the version before that (``login`` reads the
+    version first), so its token carries one the second bump has made old."""
+    revoke_all_for_user(user_id)
+    yield
+    try:
+        revoke_all_for_user(user_id)
+    except StoreUnavailable as error:
+        # The change has committed and every session from before it has ended; only a sign-in
+        # racing the commit may keep its token while the store is away. Answering 503 now would
+        # tell the client that nothing changed.
+        log.error("user %s: sessions racing the change could not be ended (%s)", user_id, error)
 
 
 def spend_refresh_token(claims: Claims) -> Spend:

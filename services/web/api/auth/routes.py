@@ -14,7 +14,14 @@ from ..schemas import ErrorSchema, UserSchema
 from . import links, throttle, token_errors
 from .access import access_token_required, current_claims, current_user
 from .passwords import get_passwords
-from .revocation import Spend, current_version, revoke_all_for_user, revoke_session, spend_refresh_token
+from .revocation import (
+    Spend,
+    current_version,
+    every_session_ends_with,
+    revoke_all_for_user,
+    revoke_session,
+    spend_refresh_token,
+)
 from .schemas import (
     AcceptedSchema,
     EmailSchema,
@@ -70,6 +77,15 @@ def login(data: dict[str, Any]) -> Response | dict[str, Any]:
         metrics.LOGINS.labels("throttled").inc()
         raise
     user = User.by_email(email)
+    version = 0
+    if user is not None:
+        # The user's token version before the password it is checked against: a change committed
+        # after this read bumps the version again (every_session_ends_with), so a token issued on
+        # a password read before the commit is refused after it. A new transaction, so the row
+        # read now is the latest committed (REPEATABLE READ would show the first read's snapshot).
+        version = current_version(user.id)
+        db.session.rollback()
+        user = db.session.get(User, user.id)
     if user is None:
         get_passwords().verify_dummy(password)  # same work as a real check: no timing oracle
         verified = False
@@ -86,7 +102,7 @@ def login(data: dict[str, Any]) -> Response | dict[str, Any]:
     if get_passwords().needs_rehash(user.password_hash):
         user.password_hash = get_passwords().hash(password)
         db.session.commit()
-    pair = issue_token_pair(user.id, family=new_family(), version=current_version(user.id))
+    pair = issue_token_pair(user.id, family=new_family(), version=version)
     metrics.LOGINS.labels("ok").inc()
     return token_response(pair, in_cookie=data["refresh_cookie"])
 
@@ -150,10 +166,10 @@ def change_password(data: dict[str, Any]) -> Response | dict[str, Any]:
     if not get_passwords().verify(user.password_hash, data["current_password"]):
         throttle.record_failure(attempt)
         raise ApiError(403, "wrong_password", "The current password is not right")
-    # The store first: if it cannot be reached, nothing changes (503) rather than old sessions living on.
-    revoke_all_for_user(user.id)
-    user.password_hash = get_passwords().hash(data["new_password"])
-    db.session.commit()
+    new_hash = get_passwords().hash(data["new_password"])
+    with every_session_ends_with(user.id):
+        user.password_hash = new_hash
+        db.session.commit()
     pair = issue_token_pair(user.id, family=new_family(), version=current_version(user.id))
     return token_response(pair, in_cookie=data["refresh_cookie"])
 
@@ -185,10 +201,11 @@ def confirm_password_reset(data: dict[str, Any]) -> Response:
     """Set a new password with a reset link's token; every session of the user ends. The link
     proved the address too: it counts as verified."""
     user = links.user_for(links.RESET, data["token"])
-    revoke_all_for_user(user.id)  # the store first: fail closed
-    user.password_hash = get_passwords().hash(data["new_password"])
-    links.mark_verified(user)
-    db.session.commit()
+    new_hash = get_passwords().hash(data["new_password"])
+    with every_session_ends_with(user.id):
+        user.password_hash = new_hash
+        links.mark_verified(user)
+        db.session.commit()
     return make_response("", 204)
 
 

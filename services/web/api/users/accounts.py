@@ -2,10 +2,11 @@
 ``flask users``): its role, whether it is active, deleting it.
 
 Whatever takes rights away (disabling, deleting, a role with fewer permissions) ends the user's
-sessions first: their token version is bumped in the token store, so every token issued before is
-refused on the very next request, in every worker and replica, by the one store round trip each
-request makes already. Only then does the database change; its commit forgets the cached profile.
-When the store cannot be reached nothing changes (503): fail closed. Giving rights (a role with
+sessions: their token version is bumped in the token store before the change and again after its
+commit (``every_session_ends_with``), so every token issued before is refused on the very next
+request, in every worker and replica, by the one store round trip each request makes already; the
+commit forgets the cached profile. When the store cannot be reached nothing changes (503): fail
+closed. Giving rights (a role with
 more permissions, enabling) needs no sign-out: the profile is read again after the commit.
 
 The last active admin (a user who may manage users) cannot be demoted, disabled or deleted.
@@ -13,9 +14,11 @@ The last active admin (a user who may manage users) cannot be demoted, disabled 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from sqlalchemy import select
 
-from ..auth.revocation import revoke_all_for_user
+from ..auth.revocation import every_session_ends_with
 from ..errors import ApiError
 from ..extensions import db
 from ..models import Permission, Role, User
@@ -61,17 +64,16 @@ def update_account(user: User, role: Role | None = None, active: bool | None = N
     new_role = role or user.role
     stays_active = user.is_active if active is None else active
     refuse_last_admin(user, keeps_admin=stays_active and manages_users(new_role))
-    loses_permissions = int(user.role.permissions) & ~int(new_role.permissions) != 0
-    if (user.is_active and not stays_active) or loses_permissions:
-        revoke_all_for_user(user.id)
-    user.role = new_role
-    user.is_active = stays_active
-    db.session.commit()
+    loses_rights = (user.is_active and not stays_active) or int(user.role.permissions) & ~int(new_role.permissions) != 0
+    with every_session_ends_with(user.id) if loses_rights else nullcontext():
+        user.role = new_role
+        user.is_active = stays_active
+        db.session.commit()
     return user
 
 
 def delete_account(user: User) -> None:
     refuse_last_admin(user, keeps_admin=False)
-    revoke_all_for_user(user.id)
-    db.session.delete(user)
-    db.session.commit()
+    with every_session_ends_with(user.id):
+        db.session.delete(user)
+        db.session.commit()
