@@ -101,6 +101,11 @@ if [ ! -s "$etc/env.production" ]; then
     # shellcheck disable=SC2086 # the rules are words
     redis-cli ACL SETUSER flask-stack on ">$password" $rules >/dev/null
     redis_url="redis://flask-stack:$password@127.0.0.1:6379/0"
+    # Debian's default user has no password and may do anything: any local account (the hook's,
+    # www-data) could write a profile with admin rights or bring revoked tokens back. Off, as in
+    # the containers; this is its last command.
+    printf 'user default off\n' >> /etc/redis/redis.conf
+    redis-cli ACL SETUSER default off >/dev/null
   fi
   [ -n "$database_url" ] || die "set DATABASE_URL (and REDIS_URL), or pass --local-services"
   store=database

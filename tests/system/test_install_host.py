@@ -217,6 +217,10 @@ def test_the_install_lays_out_least_privilege_and_a_second_run_keeps_the_secrets
     for user, command in refused.items():
         assert host.run(f"runuser -u {user} -- {command}", check=False).strip(), f"{user} may {command}"
         assert "Permission denied" in host.run(f"runuser -u {user} -- {command} 2>&1; true")
+    # Redis lets no local account in but the app's user (Debian's passwordless default user is off).
+    for user in ("flask-stack-hook", "www-data"):
+        answered = host.run(f"runuser -u {user} -- redis-cli SET auth:profile:1 forged 2>&1; true")
+        assert "OK" not in answered and ("NOAUTH" in answered or "WRONGPASS" in answered), answered
     allowed = host.run("sudo -l -U flask-stack-deploy")
     assert "(root) NOPASSWD: /usr/bin/systemctl reload flask-stack-web.service, /usr/bin/systemctl restart" in allowed
     assert "ALL\n" not in allowed.split("may run the following commands")[1].replace("(root)", "")
