@@ -103,7 +103,12 @@ def run_fault(stack, fault: Callable[[], AbstractContextManager[None]]) -> tuple
     return traffic, began, ended
 
 
-def assert_no_stall(traffic: Traffic, seen: dict) -> None:
+def assert_no_stall(stack, name: str, fault: Callable[[], AbstractContextManager[None]]) -> None:
+    """Admins' traffic through ``fault`` (``name`` in the report): 200s or JSON 503s only, the
+    fault felt, no request waiting past the bounds, the first 200 within a second of its end."""
+    traffic, began, ended = run_fault(stack, fault)
+    seen = figures(traffic, began, ended)
+    record(REPORT, f"{name} for {FAULT_SECONDS} s ({stack.project})", seen)
     assert unexpected(traffic.outcomes) == [], unexpected(traffic.outcomes)[:5]
     assert seen["json_503"] > 0, f"the fault was not felt: nothing was tested ({seen})"
     assert seen["p99_ms"] <= 3000, seen
@@ -112,15 +117,9 @@ def assert_no_stall(traffic: Traffic, seen: dict) -> None:
 
 def test_postgres_cut_off_the_network_answers_fast_json_503s_and_recovers_within_a_second(any_stack):
     db = any_stack.container("db")
-    traffic, began, ended = run_fault(any_stack, lambda: cut_off(db))
-    seen = figures(traffic, began, ended)
-    record(REPORT, f"postgres cut off the network for {FAULT_SECONDS} s ({any_stack.project})", seen)
-    assert_no_stall(traffic, seen)
+    assert_no_stall(any_stack, "postgres cut off the network", lambda: cut_off(db))
 
 
 def test_a_table_held_by_a_migration_costs_requests_their_lock_bound_not_its_length(any_stack):
     db = any_stack.container("db")
-    traffic, began, ended = run_fault(any_stack, lambda: users_table_held(db))
-    seen = figures(traffic, began, ended)
-    record(REPORT, f"users table locked for {FAULT_SECONDS} s ({any_stack.project})", seen)
-    assert_no_stall(traffic, seen)
+    assert_no_stall(any_stack, "users table locked", lambda: users_table_held(db))

@@ -17,56 +17,59 @@ from contract import PASSWORD
 from figures import record
 from traffic import percentile
 
-GUESSES = r"""
+# What each flood script (run in a container, as python's -c) starts with: for 12 s, each thread
+# sends a JSON request to the edge over and over; each answer's status and time are kept, printed
+# at the end as one line of JSON.
+FLOOD = r"""
 import json, ssl, sys, threading, time, urllib.error, urllib.request
 context = ssl._create_unverified_context()  # the attacker does not care whose certificate it is
 results, lock = [], threading.Lock()
-def guess(n):
-    stop = time.time() + 12
-    while time.time() < stop:
-        body = json.dumps({"email": f"guess-{n}-{time.time()}@example.com", "password": "wrong password!"}).encode()
-        request = urllib.request.Request("https://nginx:8443/api/auth/login", data=body,
-                                         headers={"Content-Type": "application/json"})
-        started = time.time()
-        try:
-            status = urllib.request.urlopen(request, context=context, timeout=15).status
-        except urllib.error.HTTPError as error:
-            status = error.code
-        except OSError:
-            status = None
-        with lock:
-            results.append((status, time.time() - started))
-threads = [threading.Thread(target=guess, args=(n,)) for n in range(16)]
-[t.start() for t in threads]; [t.join() for t in threads]
-print(json.dumps(results))
+def send(path, body, headers):
+    request = urllib.request.Request("https://nginx:8443" + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", **headers})
+    started, answer = time.time(), None
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=15) as response:
+            status, answer = response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except OSError:
+        status = None
+    with lock:
+        results.append((status, time.time() - started))
+    return status, answer
+def for_12_seconds(step, arguments):
+    def run(state):
+        stop = time.time() + 12
+        while time.time() < stop:
+            state = step(*state)
+    threads = [threading.Thread(target=run, args=(state,)) for state in arguments]
+    [t.start() for t in threads]; [t.join() for t in threads]
+    print(json.dumps(results))
 """
+# Sixteen threads guessing passwords of made-up accounts.
+GUESSES = (
+    FLOOD
+    + r"""
+def guess(n):
+    send("/api/auth/login", {"email": f"guess-{n}-{time.time()}@example.com", "password": "wrong password!"}, {})
+    return (n,)
+for_12_seconds(guess, [(n,) for n in range(16)])
+"""
+)
 # Each of the attacker's accounts (argv: [[access token, password], ...]) changes its password over
 # and over, with the right current password: two hashes each, had the edge let them through.
-CHANGES = r"""
-import json, ssl, sys, threading, time, urllib.error, urllib.request
-context = ssl._create_unverified_context()
-results, lock = [], threading.Lock()
+CHANGES = (
+    FLOOD
+    + r"""
 def change(token, password):
-    stop = time.time() + 12
-    while time.time() < stop:
-        new = password[::-1]
-        body = json.dumps({"current_password": password, "new_password": new}).encode()
-        headers = {"Content-Type": "application/json", "Authorization": "Bearer " + token}
-        request = urllib.request.Request("https://nginx:8443/api/auth/password", data=body, headers=headers)
-        started = time.time()
-        try:
-            with urllib.request.urlopen(request, context=context, timeout=15) as response:
-                status, token, password = response.status, json.load(response)["access_token"], new
-        except urllib.error.HTTPError as error:
-            status = error.code
-        except OSError:
-            status = None
-        with lock:
-            results.append((status, time.time() - started))
-threads = [threading.Thread(target=change, args=tuple(account)) for account in json.loads(sys.argv[1])]
-[t.start() for t in threads]; [t.join() for t in threads]
-print(json.dumps(results))
+    new = password[::-1]
+    status, answer = send("/api/auth/password", {"current_password": password, "new_password": new},
+                          {"Authorization": "Bearer " + token})
+    return (answer["access_token"], new) if status == 200 else (token, password)
+for_12_seconds(change, [tuple(account) for account in json.loads(sys.argv[1])])
 """
+)
 
 
 def flood_beside_a_bystander(stack, script: list[str]) -> tuple[list[tuple[int, float]], list, int]:
