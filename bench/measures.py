@@ -192,6 +192,7 @@ def measure(stack: BenchStack, rounds: int, seconds: float) -> dict[str, Any]:
     asset_bytes = len(requests.get(edge_url + asset, verify=False, timeout=10).content)
     token = stack.login("bench@bench.example")["access_token"]
     bearer = (f"Authorization: Bearer {token}",)
+    admin = (f"Authorization: Bearer {stack.admin_login('admin@bench.example')['access_token']}",)
     body = json.dumps({"email": "bench@bench.example", "password": PASSWORD})
     s = {
         "ceiling": Scenario("nginx fixed 200 (HTTPS)", f"{edge_url}/edge-health"),
@@ -210,6 +211,16 @@ def measure(stack: BenchStack, rounds: int, seconds: float) -> dict[str, Any]:
             "protected API on gunicorn, metrics off",
             f"http://{stack.address('web-nometrics')}:8000/api/users/me",
             headers=bearer,
+        ),
+        "listing_direct": Scenario(
+            "an admin's user listing on gunicorn (database queries)",
+            f"{stack.direct}/api/users?per_page=20",
+            headers=admin,
+        ),
+        "listing_unbounded": Scenario(
+            "the same, database bounds off",
+            f"http://{stack.address('web-unbounded')}:8000/api/users?per_page=20",
+            headers=admin,
         ),
         "login": Scenario(
             "login on gunicorn",
@@ -240,13 +251,15 @@ def measure(stack: BenchStack, rounds: int, seconds: float) -> dict[str, Any]:
         rounds,
         seconds,
     )
-    log("the app on gunicorn: bare, the hello-world ceiling, protected, protected with metrics off")
+    log("the app on gunicorn: bare, the hello-world ceiling, protected (metrics on, off), a listing (bounds on, off)")
     app, _ = rounds_of(
         [
             Step("bare_direct", s["bare_direct"]),
             Step("hello", s["hello"]),
             Step("protected_direct", s["protected_direct"]),
             Step("protected_nometrics", s["protected_nometrics"]),
+            Step("listing_direct", s["listing_direct"]),
+            Step("listing_unbounded", s["listing_unbounded"]),
         ],
         rounds,
         seconds,
@@ -351,6 +364,7 @@ PAIRS = {
     "protected_vs_bare_direct": ("protected_direct", "bare_direct"),
     "bare_vs_hello": ("bare_direct", "hello"),
     "metrics_on_vs_off": ("protected_direct", "protected_nometrics"),
+    "bounds_on_vs_off": ("listing_direct", "listing_unbounded"),
     "nginx_vs_direct": ("bare", "bare_direct_edge"),
     "nginx_plain_vs_direct": ("bare_plain", "bare_direct_edge"),
     "protected_vs_bare": ("protected", "bare"),

@@ -13,6 +13,7 @@ TARGETS = [
     ("protected_vs_bare_direct", "Protected ÷ bare API, both straight to gunicorn", 0.50),
     ("bare_vs_hello", "Bare API ÷ a hello-world Flask app, same gunicorn settings", 0.90),
     ("metrics_on_vs_off", "Protected API with metrics ÷ without, on gunicorn", 0.95),
+    ("bounds_on_vs_off", "Admin listing (database queries) with the database bounds ÷ without, on gunicorn", 0.95),
     ("nginx_vs_direct", "Bare API through nginx over HTTPS ÷ straight to gunicorn", 0.85),
     ("nginx_plain_vs_direct", "Bare API through nginx over plain HTTP ÷ straight to gunicorn", None),
     ("protected_vs_bare", "Protected ÷ bare API, both through nginx", 0.50),

@@ -10,7 +10,7 @@ import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import docker
 import requests
@@ -63,6 +63,14 @@ class BenchStack(ProductionStack):
 
     def python_in_web(self, code: str) -> str:
         return output(self.container("web"), ["python", "-c", code])
+
+    def admin_login(self, email: str) -> dict[str, Any]:
+        """An admin's tokens (a user made admin by `flask create-admin`, as an operator does)."""
+        self.login(email)
+        made = self.container("web").exec_run(["flask", "--app", "api", "create-admin", "--email", email])
+        if made.exit_code != 0:
+            raise SystemExit(f"bench: create-admin failed: {cast(bytes, made.output).decode()[-500:]}")
+        return self.login(email)
 
     def login(self, email: str) -> dict[str, Any]:
         session = requests.Session()
