@@ -92,6 +92,12 @@ def test_the_schedule_runs_and_each_dump_has_its_checksum(first):
     assert until(lambda: first.backup("list").stdout.strip(), timeout=60), first.compose("logs", "backup").stdout
     checked = first.compose("exec", "-T", "-w", "/backups", "backup", "sh", "-c", "sha256sum -c *.sha256")
     assert checked.returncode == 0 and " OK" in checked.stdout, checked.stdout + checked.stderr
+    # Every row, password hashes included: the owner's alone.
+    taken = first.backup("now")
+    assert taken.returncode == 0, taken.stderr
+    dump = f"/backups/{taken.stdout.strip()}"
+    modes = first.compose("exec", "-T", "backup", "stat", "-c", "%a", "/backups", dump, f"{dump}.sha256").stdout
+    assert modes.split() == ["700", "600", "600"], modes
     assert first.backup("health").returncode == 0
 
 

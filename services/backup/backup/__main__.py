@@ -14,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from .dumps import BackupError, Dump, listed, restore, row_counts, take
 from .retention import to_remove
@@ -64,6 +66,18 @@ def serve(settings: Settings) -> None:
             back_up(settings)
 
 
+def keep_private(directory: Path) -> None:
+    """The backups' folder readable by its owner alone (a host folder may belong to someone else)."""
+    try:
+        directory.chmod(0o700)
+    except PermissionError:
+        log.warning(
+            "%s is not ours to make private (mode %o): its owner should chmod 700 it",
+            directory,
+            directory.stat().st_mode & 0o777,
+        )
+
+
 def describe(dump: Dump, now: datetime) -> str:
     size = dump.path.stat().st_size
     hours = (now - dump.at).total_seconds() / 3600
@@ -73,10 +87,13 @@ def describe(dump: Dump, now: datetime) -> str:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s backup: %(message)s")
+    # A dump is every row of every table, password hashes included: readable by its owner alone.
+    os.umask(0o077)
     command, args = (argv[0], argv[1:]) if argv else ("", [])
     try:
         settings = Settings.from_environ()
         if command == "run":
+            keep_private(settings.directory)
             serve(settings)
         elif command == "now":
             print(back_up(settings, manual=True).name)
