@@ -116,11 +116,20 @@ def test_a_replayed_push_of_an_older_commit_is_refused(client, settings):
     assert status(client)["queue"] == []
 
 
-def test_a_rollback_through_the_status_api_is_queued_like_a_push(client):
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    assert client.post("/hooks/rollback", json={"sha": A}).status_code == 401
-    assert client.post("/hooks/rollback", json={"sha": "abc123"}, headers=headers).status_code == 400
-    response = client.post("/hooks/rollback", json={"sha": A}, headers=headers)
+def signed_rollback(client, body: dict, secret=SECRET, **headers):
+    data = json.dumps(body).encode()
+    headers["X-Hub-Signature-256"] = sign(secret.encode(), data)
+    return client.post("/hooks/rollback", data=data, headers=headers, content_type="application/json")
+
+
+def test_a_rollback_signed_with_the_hooks_secret_is_queued_like_a_push(client):
+    # The status token reads; it does not change what is live.
+    status_token = {"Authorization": f"Bearer {TOKEN}"}
+    refused = client.post("/hooks/rollback", json={"sha": A}, headers=status_token)
+    assert refused.status_code == 401 and refused.json["error"]["code"] == "invalid_signature"
+    assert signed_rollback(client, {"sha": A}, secret="not-the-secret-at-all").status_code == 401
+    assert signed_rollback(client, {"sha": "abc123"}).status_code == 400
+    response = signed_rollback(client, {"sha": A})
     assert response.status_code == 202 and response.json["status"] == "accepted"
     (queued,) = status(client)["queue"]
     assert (queued["sha"], queued["kind"]) == (A, "rollback")

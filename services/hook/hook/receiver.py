@@ -102,7 +102,7 @@ def unexpected_error(_exc: Exception) -> Response:  # HTTPExceptions go to the m
 
 
 def status_token_required(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
-    """The status and rollback endpoints: ``Authorization: Bearer $HOOK_STATUS_TOKEN``, compared in
+    """The status endpoints: ``Authorization: Bearer $HOOK_STATUS_TOKEN``, compared in
     constant time; closed when no token is configured."""
 
     @wraps(view)
@@ -137,19 +137,26 @@ def deploy(deploy_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/rollback")
-@status_token_required
 def rollback() -> ResponseReturnValue:
-    """Deploy an earlier commit by the same path as a push (`make rollback SHA=…` does the same)."""
-    body = request.get_json(silent=True)
-    body = body if isinstance(body, dict) else {}
-    sha, hook_id = body.get("sha"), body.get("hook", "github")
-    if not (isinstance(sha, str) and COMMIT_ID.fullmatch(sha)):
-        return error(400, "bad_request", 'Send {"sha": "<the full 40-hex commit id>"}')
-    hook = settings().hooks.get(hook_id) if isinstance(hook_id, str) else None
+    """Deploy an earlier commit by the same path as a push (`make rollback SHA=…` does the same).
+    Changing what is live takes what a push takes: the body signed with the hook's secret
+    (X-Hub-Signature-256, as GitHub signs), checked before the body is read. The status token,
+    which may sit in a dashboard, only reads."""
+    hook_id = request.args.get("hook", "github")
+    hook = settings().hooks.get(hook_id)
     if hook is None:
         return error(404, "not_found", f"No hook {hook_id!r}")
+    raw = request.get_data(cache=True)
+    problem = signature_problem(request.headers.get("X-Hub-Signature-256"), raw, hook.secrets)
+    if problem:
+        log.warning("rollback through hook=%s refused: %s", hook.id, problem)
+        return error(401, "invalid_signature", problem)
+    body = request.get_json(silent=True)
+    sha = body.get("sha") if isinstance(body, dict) else None
+    if not (isinstance(sha, str) and COMMIT_ID.fullmatch(sha)):
+        return error(400, "bad_request", 'Send {"sha": "<the full 40-hex commit id>"}')
     decision = ledger().enqueue(hook.id, sha, hook.ref, kind="rollback")
-    log.info("rollback to %s requested through the status API -> %s: %s", sha, decision.outcome, decision.reason)
+    log.info("rollback to %s requested through the receiver -> %s: %s", sha, decision.outcome, decision.reason)
     return answer(
         DECISION_STATUS[decision.outcome],
         status=decision.outcome,
