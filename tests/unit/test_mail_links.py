@@ -141,6 +141,11 @@ def test_links_are_budgeted_per_account_quietly_and_per_address_loudly(mailing):
     refused = m.ask_reset("other@example.com")
     assert_error(refused, 429, "rate_limited")
     assert int(refused.headers["Retry-After"]) > 0
+    # Whoever spent the account's budget from their address did not spend its owner's.
+    owner = m.api.post("/api/auth/password-reset", json={"email": SOMEONE}, environ_base={"REMOTE_ADDR": "203.0.113.7"})
+    assert owner.status_code == 202
+    m.settled()
+    assert len([x for x in m.inbox.to(SOMEONE) if "Reset" in x["Subject"]]) == 3
 
 
 def test_a_new_account_verifies_its_address_from_the_mailed_link(mailing):

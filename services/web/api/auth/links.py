@@ -83,9 +83,12 @@ def ensure_address_budget() -> None:
 
 
 def account_budget_left(email: str) -> bool:
-    """At most MAIL_LINKS_PER_ACCOUNT mails an hour to one address, counted whether or not it has an
-    account (the same store work either way)."""
-    count = current_token_store().incr(keys.mail_links_account(digest(normalized(email))), HOUR)
+    """At most MAIL_LINKS_PER_ACCOUNT mails an hour to one address asked for from one client
+    address, counted whether or not it has an account (the same store work either way). Per asking
+    address too: otherwise anyone could spend an account's budget and quietly keep its owner's own
+    reset mails from coming (what one address can mail is bounded by its own budget, loudly)."""
+    asker = request.remote_addr or "-"
+    count = current_token_store().incr(keys.mail_links_account(digest(f"{normalized(email)} {asker}")), HOUR)
     return bool(count <= current_app.config["MAIL_LINKS_PER_ACCOUNT"])
 
 
