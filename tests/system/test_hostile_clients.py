@@ -147,7 +147,9 @@ def test_a_flood_of_password_changes_from_one_address_leaves_everyone_else_signi
     statuses = record_flood("a flood of password changes from one address", answers, flood, waited_out)
     assert [status for status, _ in answers] == [200] * 5
     assert set(statuses) <= {200, 429, 503}, sorted(set(map(str, statuses)))
-    assert statuses.count(429) > statuses.count(200), "the edge's per-address limit did not hold the flood back"
+    # Within the sign-in budget (2 a second, a burst of 5) over the flood's 12 s and its start, not
+    # the looser one of the rest of /api/auth/ (10 a second, a burst of 20), where it used to be.
+    assert statuses.count(200) <= 2 * 14 + 5, statuses.count(200)
 
 
 # Uploads that never finish (argv: path, body size, how many at once): each sends all of its body
