@@ -166,7 +166,9 @@ def change_password(data: dict[str, Any]) -> Response | dict[str, Any]:
     if not get_passwords().verify(user.password_hash, data["current_password"]):
         throttle.record_failure(attempt)
         raise ApiError(403, "wrong_password", "The current password is not right")
-    new_hash = get_passwords().hash(data["new_password"])
+    # The same password again ends the sessions as a change does, without a second hash to pay for.
+    same = data["new_password"] == data["current_password"]
+    new_hash = user.password_hash if same else get_passwords().hash(data["new_password"])
     with every_session_ends_with(user.id):
         user.password_hash = new_hash
         db.session.commit()
