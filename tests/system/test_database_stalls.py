@@ -36,22 +36,39 @@ def cut_off(container) -> Iterator[None]:
             subprocess.run([*namespace, "-D", *rule], check=True, capture_output=True)
 
 
-def locks_on_users(container) -> int:
-    query = (
-        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-        "WHERE c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted"
-    )
+def count(container, query: str) -> int:
+    """A count the database gives (psql as its superuser, inside its container); -1 when it cannot."""
     result = container.exec_run(
         ["sh", "-c", f'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "{query}"'], user="postgres"
     )
     return int(result.output.decode().strip() or 0) if result.exit_code == 0 else -1
 
 
+def locks_on_users(container) -> int:
+    return count(
+        container,
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "WHERE c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+    )
+
+
+def sessions_left_in_a_transaction(container) -> int:
+    """Sessions whose client is gone but which the server keeps, with their locks."""
+    return count(
+        container,
+        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()",
+    )
+
+
 @contextmanager
 def users_table_held(container) -> Iterator[None]:
     """What a migration that rewrites the users table does: ACCESS EXCLUSIVE on it, from another
     session, for FAULT_SECONDS; the block begins once the lock is taken and ends once it is gone."""
-    script = f"BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({FAULT_SECONDS}); COMMIT;"
+    # Bounded as the stack's own migrations are (DB_MIGRATION_LOCK_TIMEOUT): never queued for good.
+    script = (
+        f"SET lock_timeout = '10s'; BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; "
+        f"SELECT pg_sleep({FAULT_SECONDS}); COMMIT;"
+    )
     container.exec_run(
         ["sh", "-c", f'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "{script}"'], user="postgres", detach=True
     )
@@ -105,19 +122,28 @@ def run_fault(stack, fault: Callable[[], AbstractContextManager[None]]) -> tuple
 
 def assert_no_stall(stack, name: str, fault: Callable[[], AbstractContextManager[None]]) -> None:
     """Admins' traffic through ``fault`` (``name`` in the report): 200s or JSON 503s only, the
-    fault felt, no request waiting past the bounds, the first 200 within a second of its end."""
+    fault felt, no request waiting past the bounds, the first 200 soon after its end."""
     traffic, began, ended = run_fault(stack, fault)
     seen = figures(traffic, began, ended)
     record(REPORT, f"{name} for {FAULT_SECONDS} s ({stack.project})", seen)
     assert unexpected(traffic.outcomes) == [], unexpected(traffic.outcomes)[:5]
     assert seen["json_503"] > 0, f"the fault was not felt: nothing was tested ({seen})"
     assert seen["p99_ms"] <= 3000, seen
-    assert seen["first_200_after_ms"] is not None and seen["first_200_after_ms"] <= 1000, seen
+    # A breaker's probe connecting when the fault ends may have sent its SYN into the partition:
+    # TCP sends it again a second later (its first retransmission timeout), so the first 200 can
+    # come up to a second and a request after the end (seen: 18 ms to 982 ms over six runs).
+    assert seen["first_200_after_ms"] is not None and seen["first_200_after_ms"] <= 1500, seen
 
 
 def test_postgres_cut_off_the_network_answers_fast_json_503s_and_recovers_within_a_second(any_stack):
     db = any_stack.container("db")
     assert_no_stall(any_stack, "postgres cut off the network", lambda: cut_off(db))
+    # The partition dropped the answers to some transactions' queries: the server ends those
+    # sessions by itself (keepalives, idle_in_transaction_session_timeout), locks and all, so a
+    # migration's lock does not queue behind them and stall every request after it.
+    assert until(lambda: sessions_left_in_a_transaction(db) == 0, timeout=40, interval=0.5), (
+        sessions_left_in_a_transaction(db)
+    )
 
 
 def test_a_table_held_by_a_migration_costs_requests_their_lock_bound_not_its_length(any_stack):

@@ -171,7 +171,8 @@ def test_postgres_bounds_each_statement_and_lock_wait_and_notices_a_dead_peer():
     config = production(POSTGRES_HOST="db", POSTGRES_PASSWORD=STRONG, DB_STATEMENT_TIMEOUT="4.5", DB_LOCK_TIMEOUT="1.5")
     assert config.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] == {
         "connect_timeout": 2,
-        "options": "-c statement_timeout=4500 -c lock_timeout=1500",
+        "options": "-c statement_timeout=4500 -c lock_timeout=1500 -c idle_in_transaction_session_timeout=30000"
+        " -c tcp_keepalives_idle=1 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=2 -c tcp_user_timeout=2000",
         "keepalives": 1,
         "keepalives_idle": 1,
         "keepalives_interval": 1,
@@ -183,7 +184,9 @@ def test_postgres_bounds_each_statement_and_lock_wait_and_notices_a_dead_peer():
 
 def test_a_bound_of_zero_is_no_bound():
     config = production(POSTGRES_HOST="db", POSTGRES_PASSWORD=STRONG, DB_STATEMENT_TIMEOUT="0", DB_LOCK_TIMEOUT="0")
-    assert config.SQLALCHEMY_ENGINE_OPTIONS["connect_args"]["options"] == "-c statement_timeout=0 -c lock_timeout=0"
+    assert config.SQLALCHEMY_ENGINE_OPTIONS["connect_args"]["options"].startswith(
+        "-c statement_timeout=0 -c lock_timeout=0 "
+    )
     mysql = production(DATABASE_URL=f"mysql://u:{STRONG}@elsewhere/x", DB_STATEMENT_TIMEOUT="0")
     assert mysql.SQLALCHEMY_ENGINE_OPTIONS["connect_args"]["read_timeout"] is None
 

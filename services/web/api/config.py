@@ -29,6 +29,10 @@ DRIVERLESS_SCHEMES = {
     "mariadb": "mariadb+pymysql",
 }
 
+# Longer than any request keeps a transaction open while it waits on something else (a hashing slot,
+# the token store): the server ends a session idle in a transaction this long (its client is gone).
+IDLE_IN_TRANSACTION_SECONDS = 30
+
 log = logging.getLogger(__name__)
 
 
@@ -122,7 +126,27 @@ def server_connect_args(
     the session's bounds are set as each connection opens (api/database.py: the variables'
     names differ between MariaDB and MySQL)."""
     if url.startswith("postgres"):
-        bounds = f"-c statement_timeout={round(statement_timeout * 1000)} -c lock_timeout={round(lock_timeout * 1000)}"
+        dead_peer_ms = round(dead_peer_seconds * 1000)
+        bounds = " ".join(
+            [
+                f"-c statement_timeout={round(statement_timeout * 1000)}",
+                f"-c lock_timeout={round(lock_timeout * 1000)}",
+                # The server's side of the same: a session whose client vanished mid-transaction (a
+                # partition drops the answer to its last query) would otherwise keep its locks for
+                # hours, and a migration's ACCESS EXCLUSIVE queued behind them stalls every request.
+                f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_SECONDS * 1000}",
+                *(
+                    [
+                        "-c tcp_keepalives_idle=1",
+                        "-c tcp_keepalives_interval=1",
+                        f"-c tcp_keepalives_count={max(1, round(dead_peer_seconds))}",
+                        f"-c tcp_user_timeout={dead_peer_ms}",
+                    ]
+                    if dead_peer_seconds
+                    else []
+                ),
+            ]
+        )
         return {
             "connect_timeout": connect_timeout,
             "options": bounds,
@@ -130,7 +154,7 @@ def server_connect_args(
             "keepalives_idle": 1,
             "keepalives_interval": 1,
             "keepalives_count": max(1, round(dead_peer_seconds)),
-            "tcp_user_timeout": round(dead_peer_seconds * 1000),
+            "tcp_user_timeout": dead_peer_ms,
         }
     if url.startswith(("mysql", "mariadb")):
         wait = statement_timeout + dead_peer_seconds if statement_timeout else None
