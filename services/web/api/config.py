@@ -210,7 +210,7 @@ class Config:
         # answering (a partition, a frozen host) is given up on within DB_DEAD_PEER_SECONDS.
         # `flask deploy` (migrations) gets bounds of its own. Seconds; 0 is no bound.
         self.DB_STATEMENT_TIMEOUT = s.number("DB_STATEMENT_TIMEOUT", 5)
-        self.DB_LOCK_TIMEOUT = s.number("DB_LOCK_TIMEOUT", 2)
+        self.DB_LOCK_TIMEOUT = s.number("DB_LOCK_TIMEOUT", 1)
         self.DB_DEAD_PEER_SECONDS = s.number("DB_DEAD_PEER_SECONDS", 2)
         self.DB_MIGRATION_STATEMENT_TIMEOUT = s.number("DB_MIGRATION_STATEMENT_TIMEOUT", 600)
         self.DB_MIGRATION_LOCK_TIMEOUT = s.number("DB_MIGRATION_LOCK_TIMEOUT", 10)
