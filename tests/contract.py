@@ -100,6 +100,16 @@ class Api:
             time.sleep(delay)
             waited += delay
 
+    def change_password(self, access_token, current_password, new_password):
+        """Through the edge, a password change spends the sign-in budget (two hashes each)."""
+        return self.patiently(
+            lambda: self.post(
+                "/api/auth/password",
+                json={"current_password": current_password, "new_password": new_password},
+                headers=bearer(access_token),
+            )
+        )
+
     def refresh(self, refresh_token):
         return self.post("/api/auth/refresh", headers=bearer(refresh_token))
 

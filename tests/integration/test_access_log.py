@@ -5,28 +5,46 @@ still queued)."""
 from __future__ import annotations
 
 import json
+import threading
 
 import requests
+
+from harness.polling import until
 
 from .test_two_processes import start_gunicorn
 
 
 def test_every_request_is_one_json_line_written_by_its_workers_thread(app, settings):
     process, base = start_gunicorn({**settings, "LOG_FORMAT": "json"}, workers=3)
-    ids = [f"access-{n:03d}" for n in range(60)]
-    try:
-        for request_id in ids:
+    # Read as it is written: requests go on until a second worker has logged one (gunicorn answers
+    # once its first worker is up; the others may still be loading the app).
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(line.decode() for line in process.stdout), daemon=True)
+    reader.start()
+    ids: list[str] = []
+
+    def logged_lines() -> dict[str, dict]:
+        lines = [json.loads(line) for line in list(output) if line.startswith('{"time"')]
+        return {line["request_id"]: line for line in lines if line.get("request_id", "").startswith("access-")}
+
+    def a_second_worker_logged() -> bool:
+        for _ in range(20):
+            ids.append(f"access-{len(ids):03d}")
             response = requests.get(
                 f"{base}/api/healthz?probe=1",
                 timeout=10,
-                headers={"X-Request-ID": request_id, "Connection": "close", "User-Agent": "access-test"},
+                headers={"X-Request-ID": ids[-1], "Connection": "close", "User-Agent": "access-test"},
             )
             assert response.status_code == 200
+        return len({entry["pid"] for entry in logged_lines().values()}) > 1
+
+    try:
+        several_workers_wrote = until(a_second_worker_logged, timeout=30, interval=0)
     finally:
         process.terminate()
-        output, _ = process.communicate(timeout=30)
-    lines = [json.loads(line) for line in output.decode().splitlines() if line.startswith('{"time"')]
-    logged = {line["request_id"]: line for line in lines if line.get("request_id", "").startswith("access-")}
+        process.wait(timeout=30)
+        reader.join(timeout=10)
+    logged = logged_lines()
     assert sorted(logged) == ids
     line = logged["access-000"]
     assert set(line) == {
@@ -45,4 +63,4 @@ def test_every_request_is_one_json_line_written_by_its_workers_thread(app, setti
     assert (line["method"], line["path"], line["query"], line["status"]) == ("GET", "/api/healthz", "probe=1", 200)
     assert line["remote"] == "127.0.0.1" and line["user_agent"] == "access-test"
     assert int(line["bytes"]) > 0 and int(line["duration_us"]) > 0
-    assert len({entry["pid"] for entry in logged.values()}) > 1  # several workers wrote
+    assert several_workers_wrote

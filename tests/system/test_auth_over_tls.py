@@ -65,17 +65,9 @@ def test_a_password_change_ends_the_other_sessions_and_keeps_this_client(any_sta
     api = any_stack.api()
     email, new_password = new_email("change"), "another long passphrase"
     other, this = api.tokens(email), api.tokens(email)
-    wrong = api.post(
-        "/api/auth/password",
-        json={"current_password": "not it at all", "new_password": new_password},
-        headers=bearer(this["access_token"]),
-    )
+    wrong = api.change_password(this["access_token"], "not it at all", new_password)
     assert_error(wrong, 403, "wrong_password")
-    changed = api.post(
-        "/api/auth/password",
-        json={"current_password": PASSWORD, "new_password": new_password},
-        headers=bearer(this["access_token"]),
-    )
+    changed = api.change_password(this["access_token"], PASSWORD, new_password)
     assert changed.status_code == 200, changed.text
     assert_error(api.me(other["access_token"]), 401, "token_revoked")
     assert_error(api.me(this["access_token"]), 401, "token_revoked")
