@@ -173,7 +173,7 @@ class SwarmStack(ProductionStack):
         self.machine_env = home / "machine.env"
 
     def swarm(self, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
-        """`compose/scripts/swarm.sh deploy | roll [IMAGE] | down | ps | registry [stop]` for this
+        """`compose/scripts/swarm.sh deploy | init | roll [IMAGE] | down | ps | registry [stop]` for this
         stack, with ``settings`` (REGISTRY=...) in its environment."""
         env = {**self.environment, "STACK": self.project, "ENV_FILE": str(self.machine_env), **settings}
         return subprocess.run(

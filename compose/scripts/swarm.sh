@@ -3,6 +3,7 @@
 #
 #   swarm.sh deploy   build the images, then `docker stack deploy` docker-compose.prod.yml with
 #                     compose/swarm.yml; a single-node swarm is made first if the engine is in none
+#   swarm.sh init     only that swarm (for nodes to join before the first deploy)
 #   swarm.sh roll [IMAGE]
 #                     roll web out to IMAGE (default: built from the checked-out commit), one task
 #                     at a time (start-first, health-gated, rolled back by Swarm if a new task fails)
@@ -17,6 +18,8 @@
 # STACK (default flask-stack-prod, the compose project's name, so a host moving from `make prod`
 # keeps its volumes), PROD_ENV_FILE (default .env.d/.env.production) and ENV_FILE (default .env:
 # the machine's settings, where the deployed WEB_TAG is recorded too) choose what and where.
+# SWARM_ADVERTISE_ADDR and SWARM_ADDR_POOL (default: the first 10.N.0.0/16 no network here uses)
+# are for the swarm this script makes when the engine is in none.
 # EXTRA_COMPOSE_FILES as for `make prod` (compose/external-data.yml: Postgres and Redis elsewhere).
 # REGISTRY (host:port) pushes every image of the stack there and deploys them from there: every
 # node of a swarm of more than one must be able to pull them (see docs/scaling.md).
@@ -46,7 +49,21 @@ ensure_swarm() {
   local address=${SWARM_ADVERTISE_ADDR:-127.0.0.1}
   say "this engine is in no swarm: initialising a single-node swarm advertised on $address"
   say "(other nodes can join only if SWARM_ADVERTISE_ADDR is an address they reach; 'docker swarm leave --force' undoes it)"
-  docker swarm init --advertise-addr "$address" >/dev/null
+  local pool=${SWARM_ADDR_POOL:-$(free_address_pool)}
+  say "its overlay networks get addresses from $pool"
+  docker swarm init --advertise-addr "$address" --default-addr-pool "$pool" --default-addr-pool-mask-length 24 >/dev/null
+}
+
+# The first 10.N.0.0/16 that no network on this engine uses. Swarm's default pool (10.0.0.0/8,
+# from 10.0.0.0/24 on) knows nothing of networks an earlier swarm left behind when it was not left
+# cleanly, nor of bridges in 10/8: a network given an address range one of those holds fails every
+# task on it ("Pool overlaps with other one on this address space").
+free_address_pool() {
+  docker network ls -q | xargs docker network inspect --format '{{ range .IPAM.Config }}{{ .Subnet }} {{ end }}' \
+    | python3 -c '
+import ipaddress, sys
+taken = [ipaddress.ip_network(subnet, strict=False) for subnet in sys.stdin.read().split() if "." in subnet]
+print(next(str(pool) for n in range(256) if not any((pool := ipaddress.ip_network(f"10.{n}.0.0/16")).overlaps(t) for t in taken)))'
 }
 
 # Postgres and Redis run where their volumes are, the edge where clients reach it: nodes labelled
@@ -263,10 +280,11 @@ ps() {
 
 case "${1:-}" in
   deploy) deploy ;;
+  init) ensure_swarm ;;
   roll) roll "${2:-}" ;;
   down) down ;;
   ps) ps ;;
   wait) wait_converged ;;
   registry) registry "${2:-}" ;;
-  *) echo "usage: swarm.sh deploy | roll [IMAGE] | down | ps | wait | registry [stop]" >&2; exit 2 ;;
+  *) echo "usage: swarm.sh deploy | init | roll [IMAGE] | down | ps | wait | registry [stop]" >&2; exit 2 ;;
 esac

@@ -158,7 +158,8 @@ def two_nodes(compose_ready, tmp_path_factory) -> Iterator[tuple[TwoNodeSwarm, S
             started = stack.swarm("registry", **settings)
             assert started.returncode == 0, started.stdout + started.stderr
             registry_ip = client.containers.get(settings["REGISTRY_NAME"]).attrs["NetworkSettings"]["IPAddress"]
-            client.swarm.init(advertise_addr=manager)
+            made = stack.swarm("init")
+            assert made.returncode == 0, made.stdout + made.stderr
             node = SecondNode(client, registry_port, registry_ip)
             node.start()
             node.join(manager)
