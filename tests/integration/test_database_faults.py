@@ -10,6 +10,7 @@ their turns, since a rolled-back transaction forgets everything else)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,10 +19,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy
+from flask_migrate import downgrade
 
 from api import create_app
 from api.cli import deploy_command
-from api.database import session_bounds
 from api.extensions import db
 from contract import PASSWORD, Api, assert_error, bearer
 from servers import mariadb_url, postgres_url
@@ -176,23 +177,37 @@ def test_a_read_only_database_is_a_503_not_ready_and_logs_no_personal_data(
 
 
 @contextmanager
-def table_locked(request, database_server: str, database: str, table: str) -> Iterator[None]:
-    """Another session holds ``table`` as a migration does: no one else may read or write it."""
+def table_locked(
+    request, database_server: str, database: str, table: str, release_after: float | None = None
+) -> Iterator[None]:
+    """Another session holds ``table`` as a migration does: no one else may read or write it; until
+    the block ends, or for ``release_after`` seconds from the block's start."""
     server = request.getfixturevalue(database_server)
     if database_server == "mariadb":
         url, lock = mariadb_url(server, database), f"LOCK TABLES {table} WRITE"
     else:
         url, lock = postgres_url(server, database), f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
     holder = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-    with holder.connect() as connection:
-        connection.exec_driver_sql(lock)
-        try:
-            yield
-        finally:
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.connect() as connection:
+            connection.exec_driver_sql(lock)
+            held.set()
+            release.wait(release_after)
             connection.rollback()
             if database_server == "mariadb":
                 connection.exec_driver_sql("UNLOCK TABLES")
-    holder.dispose()
+
+    session = threading.Thread(target=hold)
+    session.start()
+    assert held.wait(30), f"{table} could not be locked"
+    try:
+        yield
+    finally:
+        release.set()
+        session.join()
+        holder.dispose()
 
 
 @BOTH
@@ -231,11 +246,37 @@ def test_a_statement_over_its_bound_is_a_503_and_migrations_have_their_own(reque
     with api.http.application.app_context(), db.engine.connect() as connection:
         bound = connection.exec_driver_sql("SHOW statement_timeout").scalar()
     assert bound == "1s"
-    # What `flask deploy` runs its migrations with (migrations/env.py).
+
+
+def test_a_migration_waits_its_own_lock_bound_not_a_request_s(request, settings):
+    """`flask deploy` runs migrations with DB_MIGRATION_LOCK_TIMEOUT (migrations/env.py), not the
+    request's DB_LOCK_TIMEOUT: the last migration, run again while another session holds its table
+    for 2.5 s, waits and succeeds under a bound of 6 s where a request's 1 s would fail it; held
+    past the bound, the deploy fails."""
+    api = started(settings, DB_LOCK_TIMEOUT="1", DB_MIGRATION_LOCK_TIMEOUT="6")
     app = api.http.application
-    with app.app_context(), db.engine.connect() as connection, session_bounds(connection, 30, 10):
-        assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "30s"
-        assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "10s"
+    database = urlsplit(settings["DATABASE_URL"]).path.lstrip("/")
+
+    with app.app_context():
+        downgrade(revision="-1")  # the last migration alters auth_state
+        db.engine.dispose()
+    runner = app.test_cli_runner()
+    with table_locked(request, "postgres", database, "auth_state", release_after=2.5):
+        began = time.monotonic()
+        result = runner.invoke(deploy_command)
+        waited = time.monotonic() - began
+    assert result.exit_code == 0, result.output
+    assert 2 < waited < 6, f"the migration waited {waited:.1f}s for a lock held 2.5 s"
+    with app.app_context():
+        downgrade(revision="-1")
+        db.engine.dispose()
+    with table_locked(request, "postgres", database, "auth_state", release_after=8):
+        began = time.monotonic()
+        result = runner.invoke(deploy_command)
+        waited = time.monotonic() - began
+    assert result.exit_code != 0, result.output
+    assert "lock timeout" in str(result.exception), repr(result.exception)
+    assert 5.5 < waited < 8, f"the migration's lock bound is 6 s; it gave up after {waited:.1f}s"
 
 
 @contextmanager
