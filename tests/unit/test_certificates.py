@@ -13,16 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from certificates.__main__ import healthy, record_status
 from certificates.certbot import command
 from certificates.edge import wait_for_edge
 from certificates.installed import install, live, read_certificate
 from certificates.settings import LETS_ENCRYPT, ConfigError, Settings
+from private_ca import certificate_for
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -42,23 +39,7 @@ def settings_for(tmp_path: Path, **environ: str) -> Settings:
 
 def make_certificate(names: list[str], days: float, issuer: str = "Test CA") -> tuple[bytes, bytes]:
     """A self-signed certificate (PEM) for ``names``, ending ``days`` from now, and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+    return certificate_for(names, days, issuer)
 
 
 def lineage_with(tmp_path: Path, names: list[str], days: float = 90) -> Path:

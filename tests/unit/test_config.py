@@ -39,6 +39,10 @@ def isolated_environment(monkeypatch, tmp_path):
         "JWT_SECRET_KEY",
         "POSTGRES_PASSWORD",
         "REDIS_PASSWORD",
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+        "REDIS_TLS",
+        "REDIS_CA_FILE",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ENV_DIR", str(tmp_path))
@@ -194,6 +198,36 @@ def test_a_bound_of_zero_is_no_bound():
 def test_redis_parts_make_a_url():
     config = production(REDIS_HOST="cache", REDIS_PORT="6380", REDIS_DB_INDEX="2", REDIS_PASSWORD=STRONG)
     assert config.REDIS_URL == f"redis://:{STRONG}@cache:6380/2"
+
+
+def test_tls_to_postgres_and_redis_elsewhere_reaches_the_drivers(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("a CA")
+    config = production(PGSSLMODE="verify-full", PGSSLROOTCERT=str(ca), REDIS_TLS="true", REDIS_CA_FILE=str(ca))
+    connect_args = config.SQLALCHEMY_ENGINE_OPTIONS["connect_args"]
+    assert (connect_args["sslmode"], connect_args["sslrootcert"]) == ("verify-full", str(ca))
+    assert config.REDIS_URL == f"rediss://:{STRONG}redis@redis:6379/0"
+    assert config.REDIS_CA_FILE == str(ca)
+    # Unset, libpq decides (prefer): nothing is passed.
+    assert "sslmode" not in production().SQLALCHEMY_ENGINE_OPTIONS["connect_args"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ({"PGSSLMODE": "verify"}, "PGSSLMODE='verify': use one of disable"),
+        ({"PGSSLMODE": "verify-full"}, "PGSSLMODE=verify-full needs PGSSLROOTCERT"),
+        ({"PGSSLMODE": "verify-ca", "PGSSLROOTCERT": "/nowhere/ca.pem"}, "PGSSLROOTCERT=/nowhere/ca.pem: no such file"),
+        ({"PGSSLMODE": "require", "DATABASE_URL": f"mysql://u:{STRONG}@elsewhere/x"}, "are for Postgres"),
+        ({"REDIS_TLS": "true", "REDIS_CA_FILE": "/nowhere/ca.pem"}, "REDIS_CA_FILE=/nowhere/ca.pem: no such file"),
+        ({"REDIS_CA_FILE": "system"}, "REDIS_CA_FILE=system: no such file"),
+        ({"REDIS_CA_FILE": __file__}, "REDIS_CA_FILE is for TLS"),
+        ({"REDIS_TLS": "maybe"}, "REDIS_TLS"),
+    ],
+)
+def test_tls_settings_that_would_mean_less_than_they_say_are_refused(settings, problem):
+    with pytest.raises(ConfigError, match=problem):
+        production(**settings)
 
 
 def test_unknown_blocklist_type_is_refused():

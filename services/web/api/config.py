@@ -22,6 +22,8 @@ EXAMPLE_SECRET_MARKERS = ("change-me", "changeme", "insecure", "example", "place
 WELL_KNOWN_SECRETS = {"secret", "password", "postgres", "redis", "admin", "root", "mysql", "mariadb"}
 # A URL's scheme as platforms write it -> the driver we install (a URL without one would get
 # SQLAlchemy's default driver: psycopg 3 since 2.1, mysqlclient; we install psycopg2 and PyMySQL).
+# libpq's sslmode values, weakest first: only verify-full checks that the certificate is the host's.
+PGSSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 DRIVERLESS_SCHEMES = {
     "postgres": "postgresql+psycopg2",  # Heroku-style: SQLAlchemy 2 no longer takes it at all
     "postgresql": "postgresql+psycopg2",
@@ -114,7 +116,12 @@ def database_url(settings: EnvReader) -> str | None:
 
 
 def server_connect_args(
-    url: str, connect_timeout: int, statement_timeout: float, lock_timeout: float, dead_peer_seconds: float
+    url: str,
+    connect_timeout: int,
+    statement_timeout: float,
+    lock_timeout: float,
+    dead_peer_seconds: float,
+    postgres_tls: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The driver's connection arguments for a database server: how long a connect, a statement
     and a lock wait may take, and how soon a peer that stopped answering is given up on.
@@ -124,7 +131,7 @@ def server_connect_args(
     data or probes go unacknowledged that long. PyMySQL has no keepalive settings: read and write
     timeouts bound each wait for the server instead (a statement may take its full bound first);
     the session's bounds are set as each connection opens (api/database.py: the variables'
-    names differ between MariaDB and MySQL)."""
+    names differ between MariaDB and MySQL). ``postgres_tls``: libpq's sslmode and sslrootcert."""
     if url.startswith("postgres"):
         dead_peer_ms = round(dead_peer_seconds * 1000)
         bounds = " ".join(
@@ -148,6 +155,7 @@ def server_connect_args(
             ]
         )
         return {
+            **(postgres_tls or {}),
             "connect_timeout": connect_timeout,
             "options": bounds,
             "keepalives": 1,
@@ -175,7 +183,8 @@ def redis_url(settings: EnvReader) -> str | None:
     credentials = f"{username}:{quote(password, safe='')}@" if password else ""
     port = settings.integer("REDIS_PORT", 6379)
     index = settings.integer("REDIS_DB_INDEX", 0)
-    return f"redis://{credentials}{host}:{port}/{index}"
+    scheme = "rediss" if settings.flag("REDIS_TLS", False) else "redis"
+    return f"{scheme}://{credentials}{host}:{port}/{index}"
 
 
 def secret_problem(value: str | None) -> str | None:
@@ -215,6 +224,11 @@ class Config:
         self.DB_MIGRATION_STATEMENT_TIMEOUT = s.number("DB_MIGRATION_STATEMENT_TIMEOUT", 600)
         self.DB_MIGRATION_LOCK_TIMEOUT = s.number("DB_MIGRATION_LOCK_TIMEOUT", 10)
         # No statement's parameters in an error's text (a password hash, an address): they reach the log.
+        # TLS to a Postgres elsewhere (a managed service), in libpq's own names, which pg_dump (the
+        # backup service) reads too: how strictly to verify the server, and the CA that signed its
+        # certificate ("system": the image's trusted CAs). Or in DATABASE_URL: ?sslmode=...
+        self.PGSSLMODE = s.text("PGSSLMODE")
+        self.PGSSLROOTCERT = s.text("PGSSLROOTCERT")
         self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
         if not self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):  # a server: Postgres, MariaDB, MySQL
             self.SQLALCHEMY_ENGINE_OPTIONS.update(
@@ -227,11 +241,19 @@ class Config:
                     statement_timeout=self.DB_STATEMENT_TIMEOUT,
                     lock_timeout=self.DB_LOCK_TIMEOUT,
                     dead_peer_seconds=self.DB_DEAD_PEER_SECONDS,
+                    postgres_tls={
+                        name: value
+                        for name, value in (("sslmode", self.PGSSLMODE), ("sslrootcert", self.PGSSLROOTCERT))
+                        if value
+                    },
                 ),
             )
         self.REDIS_URL = redis_url(s)
         self.REDIS_KEY_PREFIX = s.text("REDIS_KEY_PREFIX", "auth:")
         self.REDIS_SOCKET_TIMEOUT = s.number("REDIS_SOCKET_TIMEOUT", 1.0)
+        # TLS to Redis: a rediss:// URL (or REDIS_TLS with REDIS_HOST); the server's certificate is
+        # always verified, name included, against the image's trusted CAs or this one.
+        self.REDIS_CA_FILE = s.text("REDIS_CA_FILE")
         # Circuit breakers on the token store and the database: after this many failures in a row,
         # answer 503 at once, and let one probe through every BREAKER_RESET_SECONDS.
         self.BREAKER_FAILURES = s.integer("BREAKER_FAILURES", 3)
@@ -339,12 +361,30 @@ class Config:
             raise ConfigError(f"BLACKLIST_STORAGE_TYPE={self.BLACKLIST_STORAGE_TYPE!r}: use redis, database or memory")
         if self.BLACKLIST_STORAGE_TYPE == "redis" and not self.REDIS_URL:
             raise ConfigError("BLACKLIST_STORAGE_TYPE=redis needs REDIS_URL or REDIS_HOST")
+        self.validate_tls()
         if self.LOG_FORMAT not in {"text", "json"}:
             raise ConfigError(f"LOG_FORMAT={self.LOG_FORMAT!r}: use text or json")
         for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
             if not getattr(self, name):
                 env_name = "FLASK_SECRET_KEY" if name == "SECRET_KEY" else name
                 raise ConfigError(f"{env_name} is missing")
+
+    def validate_tls(self) -> None:
+        """Settings for TLS that would quietly mean less than they say fail here, at start."""
+        if self.PGSSLMODE or self.PGSSLROOTCERT:
+            if not self.SQLALCHEMY_DATABASE_URI.startswith("postgres"):
+                raise ConfigError("PGSSLMODE and PGSSLROOTCERT are for Postgres: the database here is another")
+            if self.PGSSLMODE and self.PGSSLMODE not in PGSSLMODES:
+                raise ConfigError(f"PGSSLMODE={self.PGSSLMODE!r}: use one of {', '.join(PGSSLMODES)}")
+            if self.PGSSLMODE in {"verify-ca", "verify-full"} and not self.PGSSLROOTCERT:
+                raise ConfigError(
+                    f"PGSSLMODE={self.PGSSLMODE} needs PGSSLROOTCERT: the CA that signed the server's certificate"
+                )
+        for name, path in (("PGSSLROOTCERT", self.PGSSLROOTCERT), ("REDIS_CA_FILE", self.REDIS_CA_FILE)):
+            if path and not (name == "PGSSLROOTCERT" and path == "system") and not Path(path).is_file():
+                raise ConfigError(f"{name}={path}: no such file")
+        if self.REDIS_CA_FILE and not (self.REDIS_URL or "").startswith("rediss://"):
+            raise ConfigError("REDIS_CA_FILE is for TLS: use a rediss:// REDIS_URL, or REDIS_TLS=true")
 
 
 class DevelopmentConfig(Config):

@@ -57,6 +57,8 @@ class RedisStore(TokenStore):
             # No CLIENT SETINFO on connect: a command the app's ACL user has no need of
             # (compose/redis/app.acl lists exactly the store's commands).
             driver_info=None,
+            # rediss:// verifies the server's certificate and name; REDIS_CA_FILE names its CA.
+            **({"ssl_ca_certs": config["REDIS_CA_FILE"]} if config.get("REDIS_CA_FILE") else {}),
         )
         return cls(client, config["REDIS_KEY_PREFIX"])
 
