@@ -1,9 +1,13 @@
 """Docker for the tiers that need it: availability (skip, or fail under REQUIRE_DOCKER=1), the base
-images selected in .env, and cleanup of containers earlier runs left behind."""
+images selected in .env, cleanup of containers earlier runs left behind, and a container cut off
+the network."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -66,3 +70,19 @@ def remove_leftovers(client) -> None:
         created = datetime.fromisoformat(container.attrs["Created"][:19]).replace(tzinfo=UTC).timestamp()
         if created < started:
             container.remove(force=True, v=True)
+
+
+@contextmanager
+def cut_off(container) -> Iterator[None]:
+    """Every packet into or out of ``container`` (but its own loopback) dropped, from the host, in
+    the container's network namespace: connections stay open and nothing answers."""
+    container.reload()
+    namespace = ["nsenter", "-t", str(container.attrs["State"]["Pid"]), "-n", "iptables"]
+    rules = [["INPUT", "!", "-i", "lo", "-j", "DROP"], ["OUTPUT", "!", "-o", "lo", "-j", "DROP"]]
+    for rule in rules:
+        subprocess.run([*namespace, "-I", *rule], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        for rule in rules:
+            subprocess.run([*namespace, "-D", *rule], check=True, capture_output=True)

@@ -25,6 +25,9 @@ from api import create_app
 from api.cli import deploy_command
 from api.extensions import db
 from contract import PASSWORD, Api, assert_error, bearer
+from docker_env import cut_off
+from figures import record
+from harness.polling import until
 from servers import mariadb_url, postgres_url
 
 BOTH = pytest.mark.parametrize("database_server", ["postgres", "mariadb"])
@@ -174,6 +177,35 @@ def test_a_read_only_database_is_a_503_not_ready_and_logs_no_personal_data(
     fresh_connections(api)
     assert api.register(email).status_code == 201
     assert api.get("/api/readyz").status_code == 200
+
+
+@BOTH
+def test_a_database_cut_off_the_network_is_given_up_on_within_its_dead_peer_bound(request, database_server, settings):
+    """A partition: the server's packets dropped, nothing refused, reached at its own address (a
+    published port's proxy would answer for it). A request on a pooled connection fails within
+    DB_DEAD_PEER_SECONDS and a connect's timeout (keepalives and TCP_USER_TIMEOUT: libpq's on
+    Postgres, set on PyMySQL's socket on MariaDB), not after its statement's bound of 20 s; once
+    the server is back, requests succeed again by themselves."""
+    container = request.getfixturevalue(database_server).get_wrapped_container()
+    container.reload()
+    published = urlsplit(settings["DATABASE_URL"]).netloc.rsplit("@", 1)[1]
+    own_address = f"{container.attrs['NetworkSettings']['IPAddress']}:{3306 if database_server == 'mariadb' else 5432}"
+    direct = settings["DATABASE_URL"].replace(f"@{published}/", f"@{own_address}/")
+    api = started({**settings, "DATABASE_URL": direct}, DB_STATEMENT_TIMEOUT="20", DB_DEAD_PEER_SECONDS="2")
+    email = f"cut-off-{uuid.uuid4().hex[:6]}@example.com"
+    api.tokens(email)
+    with cut_off(container):
+        began = time.monotonic()
+        assert_database_unavailable(api.login(email))
+        given_up_after = time.monotonic() - began
+    assert given_up_after < 6, f"a dead peer is given up on within 2 s (and a connect's 2 s): {given_up_after:.1f}s"
+    back = time.monotonic()
+    assert until(lambda: api.login(email).status_code == 200, timeout=15, interval=0.1)
+    record(
+        "database-stalls",
+        f"{database_server} cut off the network (integration tier, a pooled connection)",
+        {"given_up_after_s": round(given_up_after, 2), "first_200_after_s": round(time.monotonic() - back, 2)},
+    )
 
 
 @contextmanager

@@ -6,34 +6,18 @@ bounds, and the first 200 comes within a second of the fault's end."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from contract import bearer
+from docker_env import cut_off
 from figures import record
 from harness.polling import until
 from traffic import Outcome, Traffic, percentile
 
 REPORT = "database-stalls"  # test-artifacts/database-stalls.json
 FAULT_SECONDS = 8  # how long the fault lasts: the length of the outage is what is tested
-
-
-@contextmanager
-def cut_off(container) -> Iterator[None]:
-    """Every packet into or out of ``container`` (but its own loopback) dropped, from the host, in
-    the container's network namespace: connections stay open and nothing answers."""
-    container.reload()
-    namespace = ["nsenter", "-t", str(container.attrs["State"]["Pid"]), "-n", "iptables"]
-    rules = [["INPUT", "!", "-i", "lo", "-j", "DROP"], ["OUTPUT", "!", "-o", "lo", "-j", "DROP"]]
-    for rule in rules:
-        subprocess.run([*namespace, "-I", *rule], check=True, capture_output=True)
-    try:
-        yield
-    finally:
-        for rule in rules:
-            subprocess.run([*namespace, "-D", *rule], check=True, capture_output=True)
 
 
 def count(container, query: str) -> int:

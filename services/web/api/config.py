@@ -128,10 +128,11 @@ def server_connect_args(
 
     Postgres (libpq) takes all of it at connect time: the session's bounds as ``options``, TCP
     keepalives probing an idle connection every second, and ``tcp_user_timeout`` ending one whose
-    data or probes go unacknowledged that long. PyMySQL has no keepalive settings: read and write
-    timeouts bound each wait for the server instead (a statement may take its full bound first);
-    the session's bounds are set as each connection opens (api/database.py: the variables'
-    names differ between MariaDB and MySQL). ``postgres_tls``: libpq's sslmode and sslrootcert."""
+    data or probes go unacknowledged that long. PyMySQL has no keepalive settings: the same are set
+    on its socket as each connection opens (api/database.py), with read and write timeouts as a
+    backstop (a statement may take its full bound first); so are the session's bounds (their
+    variables' names differ between MariaDB and MySQL). ``postgres_tls``: libpq's sslmode and
+    sslrootcert."""
     if url.startswith("postgres"):
         dead_peer_ms = round(dead_peer_seconds * 1000)
         bounds = " ".join(

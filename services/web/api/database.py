@@ -4,7 +4,8 @@
 - Every statement and every wait for a lock is bounded (DB_STATEMENT_TIMEOUT, DB_LOCK_TIMEOUT),
   and a peer that stopped answering is given up on within DB_DEAD_PEER_SECONDS: Postgres takes
   these at connect time (api/config.py, ``server_connect_args``); MariaDB and MySQL get their
-  session's bounds here as each connection opens. `flask deploy` sets longer ones for itself.
+  session's bounds here as each connection opens, and keepalives on its socket as libpq's.
+  `flask deploy` sets longer ones for itself.
 - Connecting goes through a circuit breaker, and a connection that dies under a statement (or
   its ping) counts into it too: while the database is unreachable, requests fail at once instead
   of each waiting out its own timeout. A connection found dead invalidates the whole pool, so the
@@ -27,6 +28,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -129,7 +131,12 @@ def init_app(app: Flask) -> None:
         engine = db.engine
         breaker = guard_connections(engine, app.config["BREAKER_FAILURES"], app.config["BREAKER_RESET_SECONDS"])
         if engine.dialect.name in MYSQL_DIALECTS:
-            bound_each_session(engine, app.config["DB_STATEMENT_TIMEOUT"], app.config["DB_LOCK_TIMEOUT"])
+            bound_each_session(
+                engine,
+                app.config["DB_STATEMENT_TIMEOUT"],
+                app.config["DB_LOCK_TIMEOUT"],
+                app.config["DB_DEAD_PEER_SECONDS"],
+            )
         metrics.watch_pool(engine)
     app.extensions.setdefault("breakers", {})["database"] = breaker
     # Registered after Flask-SQLAlchemy's, so it runs first and leaves nothing for that one to close.
@@ -165,8 +172,9 @@ def guard_connections(engine: Engine, failure_threshold: int, reset_seconds: flo
     return breaker
 
 
-def bound_each_session(engine: Engine, statement_timeout: float, lock_timeout: float) -> None:
-    """MariaDB/MySQL: the session's bounds, set as each connection opens."""
+def bound_each_session(engine: Engine, statement_timeout: float, lock_timeout: float, dead_peer_seconds: float) -> None:
+    """MariaDB/MySQL: the session's bounds, set as each connection opens, and its socket watched
+    for a dead peer."""
 
     @event.listens_for(engine, "connect")
     def set_bounds(dbapi_connection: Any, _record: object) -> None:
@@ -174,6 +182,22 @@ def bound_each_session(engine: Engine, statement_timeout: float, lock_timeout: f
         with dbapi_connection.cursor() as cursor:
             for statement in mysql_bounds(mariadb, statement_timeout, lock_timeout):
                 cursor.execute(statement)
+        # PyMySQL has no setting for it: its socket (a private attribute, there since its start).
+        sock = getattr(dbapi_connection, "_sock", None)
+        if dead_peer_seconds and isinstance(sock, socket.socket) and sock.family in {socket.AF_INET, socket.AF_INET6}:
+            watch_for_a_dead_peer(sock, dead_peer_seconds)
+
+
+def watch_for_a_dead_peer(sock: socket.socket, seconds: float) -> None:
+    """What libpq's keepalive settings do for Postgres (api/config.py), on a socket of our own
+    driver's: probe the connection once it has been idle a second (waiting for an answer is idle
+    too), and drop it once what it sent or its probes go unacknowledged for ``seconds``; the
+    statement waiting on it fails then, rather than after its read timeout."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, max(1, round(seconds)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, round(seconds * 1000))
 
 
 def mysql_bounds(mariadb: bool, statement_timeout: float, lock_timeout: float) -> list[str]:
