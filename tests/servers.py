@@ -90,17 +90,18 @@ def mariadb(docker_client):
     )
     container.start()
     admin = sqlalchemy.create_engine(mariadb_url(container, ""), poolclass=sqlalchemy.pool.NullPool)
-
-    def answers() -> bool:
-        try:
-            with admin.connect() as connection:
-                return connection.scalar(sqlalchemy.text("SELECT 1")) == 1
-        except sqlalchemy.exc.OperationalError:
-            return False
-
-    assert until(answers, timeout=120), container.get_logs()
+    assert until(lambda: answers(admin), timeout=120), container.get_logs()
     yield container
     container.stop()
+
+
+def answers(engine: sqlalchemy.Engine) -> bool:
+    """The server behind ``engine`` answers a query; False while it starts."""
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(sqlalchemy.text("SELECT 1")) == 1
+    except sqlalchemy.exc.OperationalError:
+        return False
 
 
 def mariadb_url(mariadb, database: str) -> str:

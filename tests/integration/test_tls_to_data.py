@@ -23,7 +23,7 @@ from docker_env import LABELS, base_image, ensure_image
 from harness.polling import until
 from harness.ports import free_port
 from private_ca import PrivateCa
-from servers import PG_PASSWORD, PG_USER
+from servers import PG_PASSWORD, PG_USER, answers
 
 # The server's key must be the postgres user's, and private: copied in before the entrypoint starts it.
 POSTGRES_WITH_TLS = """
@@ -65,63 +65,56 @@ def started(container: DockerContainer, ready, what: str) -> DockerContainer:
     return container
 
 
-@pytest.fixture(scope="module")
-def postgres_tls_url(docker_client, tls_files) -> Iterator[str]:
-    image = base_image("POSTGRES_IMAGE")
+def serving_tls_files(
+    docker_client, tls_files: Path, image_setting: str, container_port: int
+) -> tuple[DockerContainer, int]:
+    """A container of the image .env selects for ``image_setting``, with the TLS files at /tls and
+    ``container_port`` published on a free port (returned too)."""
+    image = base_image(image_setting)
     ensure_image(docker_client, image)
     port = free_port()
     container = (
         DockerContainer(image)
-        .with_env("POSTGRES_USER", PG_USER)
-        .with_env("POSTGRES_PASSWORD", PG_PASSWORD)
-        .with_env("POSTGRES_DB", "app")
-        .with_bind_ports(5432, port)
+        .with_bind_ports(container_port, port)
         .with_volume_mapping(str(tls_files), "/tls", "ro")
-        .with_kwargs(labels=LABELS, entrypoint=["bash", "-c", POSTGRES_WITH_TLS])
+        .with_kwargs(labels=LABELS)
     )
+    return container, port
+
+
+@pytest.fixture(scope="module")
+def postgres_tls_url(docker_client, tls_files) -> Iterator[str]:
+    container, port = serving_tls_files(docker_client, tls_files, "POSTGRES_IMAGE", 5432)
+    for name, value in (("POSTGRES_USER", PG_USER), ("POSTGRES_PASSWORD", PG_PASSWORD), ("POSTGRES_DB", "app")):
+        container.with_env(name, value)
+    container.with_kwargs(labels=LABELS, entrypoint=["bash", "-c", POSTGRES_WITH_TLS])
     url = f"postgresql+psycopg2://{PG_USER}:{PG_PASSWORD}@localhost:{port}/app"
     check = sqlalchemy.create_engine(
         url, poolclass=sqlalchemy.pool.NullPool, connect_args={"sslmode": "require", "connect_timeout": 2}
     )
-
-    def answers() -> bool:
-        try:
-            with check.connect() as connection:
-                return connection.scalar(sqlalchemy.text("SELECT 1")) == 1
-        except sqlalchemy.exc.OperationalError:
-            return False
-
-    started(container, answers, "Postgres with TLS")
+    started(container, lambda: answers(check), "Postgres with TLS")
     yield url
     container.stop()
 
 
 @pytest.fixture(scope="module")
 def redis_tls_port(docker_client, tls_files) -> Iterator[int]:
-    image = base_image("REDIS_IMAGE")
-    ensure_image(docker_client, image)
-    port = free_port()
-    container = (
-        DockerContainer(image)
-        .with_command(
-            "redis-server --port 0 --tls-port 6379 --tls-cert-file /tls/server.crt"
-            " --tls-key-file /tls/server.key --tls-ca-cert-file /tls/ca.pem --tls-auth-clients no"
-        )
-        .with_bind_ports(6379, port)
-        .with_volume_mapping(str(tls_files), "/tls", "ro")
-        .with_kwargs(labels=LABELS)
+    container, port = serving_tls_files(docker_client, tls_files, "REDIS_IMAGE", 6379)
+    container.with_command(
+        "redis-server --port 0 --tls-port 6379 --tls-cert-file /tls/server.crt"
+        " --tls-key-file /tls/server.key --tls-ca-cert-file /tls/ca.pem --tls-auth-clients no"
     )
+    client = redis.Redis.from_url(f"rediss://localhost:{port}/0", ssl_ca_certs=str(tls_files / "ca.pem"))
 
-    def answers() -> bool:
+    def pings() -> bool:
         try:
-            return bool(
-                redis.Redis.from_url(f"rediss://localhost:{port}/0", ssl_ca_certs=str(tls_files / "ca.pem")).ping()
-            )
+            return bool(client.ping())
         except redis.RedisError:
             return False
 
-    started(container, answers, "Redis with TLS")
+    started(container, pings, "Redis with TLS")
     yield port
+    client.close()
     container.stop()
 
 
