@@ -35,16 +35,18 @@ def own_stacks(group: str) -> list[str]:
     return ["pytest", *(f"{SYSTEM}/{module}" for module in OWN_STACKS[group])]
 
 
+# One lane of Docker tiers; the unit tier (no Docker) runs beside the integration tier, as in `make check`.
 ONE_LANE: list[dict[str, list[list[str]]]] = [
+    {"unit": [["pytest", "tests/unit"]], "integration": [["pytest", "tests/integration"]]},
     {
-        "every tier": [
-            *(["pytest", f"tests/{tier}"] for tier in ("unit", "integration", "browser", "fuzz")),
+        "every other tier": [
+            *(["pytest", f"tests/{tier}"] for tier in ("browser", "fuzz")),
             SHARED_STACKS,
             own_stacks("backups and certificates"),
             own_stacks("deploys"),
             own_stacks("swarm"),
         ]
-    }
+    },
 ]
 # Side by side (`make test LANES=2`). Chromium drops its requests when the host's network interfaces
 # change (net::ERR_NETWORK_CHANGED), and every container another lane starts or builds adds or

@@ -5,7 +5,7 @@ from typing import Any
 
 import yaml
 
-from compose_stack import QUICK_SWARM, QUICK_WAITS
+from compose_stack import PROMETHEUS_CONFIG, QUICK_SWARM, QUICK_WAITS, quick_prometheus_config
 from harness.paths import REPO_ROOT
 
 # What production waits, as its files give it: healthcheck settings per service.
@@ -58,3 +58,27 @@ def test_production_keeps_its_own_waits():
     assert verify == "${DEPLOY_VERIFY_SECONDS:-30}"
     update = load("compose/swarm.yml")["services"]["web"]["deploy"]["update_config"]
     assert update["monitor"] == "${WEB_UPDATE_MONITOR:-20s}"
+
+
+def intervals_apart(config: Any) -> tuple[Any, set[str]]:
+    """``config`` without its intervals, and the intervals' values."""
+    if isinstance(config, list):
+        parts = [intervals_apart(item) for item in config]
+        return [rest for rest, _ in parts], {value for _, values in parts for value in values}
+    if isinstance(config, dict):
+        rest, values = {}, set()
+        for key, value in config.items():
+            if key.endswith("_interval"):
+                values.add(value)
+            else:
+                rest[key], inner = intervals_apart(value)
+                values |= inner
+        return rest, values
+    return config, set()
+
+
+def test_the_tests_prometheus_scrapes_every_second_and_is_production_s_otherwise(tmp_path):
+    production, production_intervals = intervals_apart(yaml.safe_load(PROMETHEUS_CONFIG.read_text()))
+    quick, quick_intervals = intervals_apart(yaml.safe_load(quick_prometheus_config(tmp_path).read_text()))
+    assert (production_intervals, quick_intervals) == ({"15s"}, {"1s"})
+    assert quick == production
