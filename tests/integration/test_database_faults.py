@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import urlsplit
 
 import pytest
@@ -312,36 +312,57 @@ def test_a_migration_waits_its_own_lock_bound_not_a_request_s(request, settings)
 
 
 @contextmanager
-def conflicts(api: Api, database_server: str, times: int) -> Iterator[None]:
-    """The next ``times`` INSERTs into users fail as a real serialization failure (Postgres's
-    SQLSTATE 40001) or deadlock (MariaDB's error 1213) would."""
+def inserts_into_users_fail(
+    api: Api, database_server: str, times: int, postgres_sqlstate: str, mysql_error: int, message: str
+) -> Iterator[None]:
+    """The next ``times`` INSERTs into users fail as the server itself would fail them: Postgres
+    with ``postgres_sqlstate``, MariaDB with ``mysql_error`` (a sequence counts the turns, since a
+    rolled-back transaction forgets everything else)."""
     with api.http.application.app_context(), db.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE SEQUENCE failing_turns")
         if database_server == "mariadb":
-            connection.exec_driver_sql("CREATE SEQUENCE conflict_turns")
             connection.exec_driver_sql(
-                "CREATE TRIGGER conflict_turn BEFORE INSERT ON users FOR EACH ROW "
-                f"IF NEXTVAL(conflict_turns) <= {times} THEN "
-                "SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'Deadlock found'; END IF"
+                "CREATE TRIGGER failing_turn BEFORE INSERT ON users FOR EACH ROW "
+                f"IF NEXTVAL(failing_turns) <= {times} THEN "
+                f"SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = {mysql_error}, MESSAGE_TEXT = '{message}'; END IF"
             )
         else:
-            connection.exec_driver_sql("CREATE SEQUENCE conflict_turns")
             connection.exec_driver_sql(
-                "CREATE OR REPLACE FUNCTION conflict_turn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                f"IF nextval('conflict_turns') <= {times} THEN "
-                "RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001'; END IF; "
+                "CREATE OR REPLACE FUNCTION failing_turn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF nextval('failing_turns') <= {times} THEN "
+                f"RAISE EXCEPTION '{message}' USING ERRCODE = '{postgres_sqlstate}'; END IF; "
                 "RETURN NEW; END $$"
             )
             connection.exec_driver_sql(
-                "CREATE TRIGGER conflict_turn BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION conflict_turn()"
+                "CREATE TRIGGER failing_turn BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION failing_turn()"
             )
     try:
         yield
     finally:
         with api.http.application.app_context(), db.engine.begin() as connection:
             connection.exec_driver_sql(
-                "DROP TRIGGER conflict_turn" + ("" if database_server == "mariadb" else " ON users")
+                "DROP TRIGGER failing_turn" + ("" if database_server == "mariadb" else " ON users")
             )
-            connection.exec_driver_sql("DROP SEQUENCE conflict_turns")
+            connection.exec_driver_sql("DROP SEQUENCE failing_turns")
+
+
+def conflicts(api: Api, database_server: str, times: int) -> AbstractContextManager[None]:
+    """The next ``times`` INSERTs into users fail as a serialization failure (Postgres's SQLSTATE
+    40001) or a deadlock (MariaDB's error 1213) would."""
+    return inserts_into_users_fail(api, database_server, times, "40001", 1213, "could not serialize access")
+
+
+@BOTH
+def test_a_full_disk_is_a_503_and_readiness_fails_until_a_write_succeeds(api, database_server):
+    """A full disk refuses writes while reads still answer (Postgres's SQLSTATE 53100, MariaDB's
+    error 1021): readiness, which writes nothing, learns of it from the request that met it."""
+    with inserts_into_users_fail(api, database_server, 1_000_000, "53100", 1021, "could not extend file: disk full"):
+        assert_database_unavailable(register_once(api, "while-full@example.com"))
+        ready = assert_error(api.get("/api/readyz"), 503, "service_unavailable")
+        assert ready["details"]["database"]["status"] == "error"
+        assert api.get("/api/healthz").status_code == 200
+    assert api.register("after-full@example.com").status_code == 201
+    assert api.get("/api/readyz").status_code == 200
 
 
 @BOTH

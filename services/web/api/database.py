@@ -29,11 +29,12 @@ import enum
 import logging
 import math
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import Connection, Dialect, Engine, event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
@@ -71,6 +72,12 @@ MYSQL_UNAVAILABLE_ERRORS = {
     2013,  # lost connection during query
 }
 MYSQL_CONFLICT_ERRORS = {1213}  # deadlock found when trying to get lock
+# Refusals for want of a resource (disk, memory, connections), which readiness's own probe, writing
+# nothing on a connection it already has, would not meet: Postgres's class 53, MariaDB/MySQL's.
+POSTGRES_RESOURCE_CLASS = "53"
+MYSQL_RESOURCE_ERRORS = {1021, 1040}  # disk full, too many connections
+# How long readiness fails after a request met one, unless a write commits first.
+RESOURCE_FAULT_MEMORY_SECONDS = 10.0
 # A wait with no bound, where MySQL's lock waits must have one: a year, its own default.
 MYSQL_NO_LOCK_BOUND = 31_536_000
 
@@ -126,9 +133,46 @@ def once_more_on_conflict(run: Callable[[], T]) -> T:
         return run()
 
 
+class ResourceFaults:
+    """The last refusal for want of a resource a request of this process met (a full disk refuses
+    writes while reads still answer), until a write commits or it is RESOURCE_FAULT_MEMORY_SECONDS
+    old: readiness fails meanwhile, naming it."""
+
+    def __init__(self, engine: Engine):
+        self.last: tuple[float, str] | None = None
+
+        @event.listens_for(engine, "handle_error")
+        def remember(context: ExceptionContext) -> None:
+            error = context.sqlalchemy_exception
+            if error is not None and is_resource_fault(error):
+                self.last = (
+                    time.monotonic(),
+                    f"{type(context.original_exception).__name__}: {context.original_exception}",
+                )
+
+        @event.listens_for(engine, "commit")
+        def forget(_connection: Connection) -> None:
+            self.last = None
+
+    def recent(self) -> str | None:
+        last = self.last
+        if last is None or time.monotonic() - last[0] > RESOURCE_FAULT_MEMORY_SECONDS:
+            return None
+        return f"{time.monotonic() - last[0]:.0f} s ago a request met {last[1].splitlines()[0]}"
+
+
+def is_resource_fault(error: BaseException) -> bool:
+    driver_error = getattr(error, "orig", None)
+    sqlstate = getattr(driver_error, "pgcode", None)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] == POSTGRES_RESOURCE_CLASS
+    return mysql_error_number(driver_error) in MYSQL_RESOURCE_ERRORS
+
+
 def init_app(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
+        app.extensions["database_resource_faults"] = ResourceFaults(engine)
         breaker = guard_connections(engine, app.config["BREAKER_FAILURES"], app.config["BREAKER_RESET_SECONDS"])
         if engine.dialect.name in MYSQL_DIALECTS:
             bound_each_session(
@@ -251,7 +295,11 @@ class DatabaseNotReady(RuntimeError):
 
 
 def check_ready() -> None:
-    """Raise unless the database answers, takes writes, and its users table can be read."""
+    """Raise unless the database answers, takes writes (none was just refused for want of a
+    resource: ``ResourceFaults``), and its users table can be read."""
+    refused = current_app.extensions["database_resource_faults"].recent()
+    if refused:
+        raise DatabaseNotReady(refused)
     with db.engine.connect() as connection:
         writable = WRITABLE.get(connection.dialect.name)
         if writable is not None and not connection.exec_driver_sql(writable).scalar():
