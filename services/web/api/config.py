@@ -20,10 +20,10 @@ MIN_SECRET_BYTES = 32
 # Markers of the placeholder values shipped in .env.d/ and of well-known defaults.
 EXAMPLE_SECRET_MARKERS = ("change-me", "changeme", "insecure", "example", "placeholder")
 WELL_KNOWN_SECRETS = {"secret", "password", "postgres", "redis", "admin", "root", "mysql", "mariadb"}
-# A URL's scheme as platforms write it -> the driver we install (a URL without one would get
-# SQLAlchemy's default driver: psycopg 3 since 2.1, mysqlclient; we install psycopg2 and PyMySQL).
 # libpq's sslmode values, weakest first: only verify-full checks that the certificate is the host's.
 PGSSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# A URL's scheme as platforms write it -> the driver we install (a URL without one would get
+# SQLAlchemy's default driver: psycopg 3 since 2.1, mysqlclient; we install psycopg2 and PyMySQL).
 DRIVERLESS_SCHEMES = {
     "postgres": "postgresql+psycopg2",  # Heroku-style: SQLAlchemy 2 no longer takes it at all
     "postgresql": "postgresql+psycopg2",
@@ -115,6 +115,19 @@ def database_url(settings: EnvReader) -> str | None:
     return f"postgresql+psycopg2://{credentials}@{host}:{port}/{quote(name, safe='')}"
 
 
+def dead_peer_probes(dead_peer_seconds: float) -> dict[str, int]:
+    """How a connection notices a peer that stopped answering within ``dead_peer_seconds``: TCP
+    keepalives once it has been idle a second (waiting for an answer is idle too), every second,
+    and the connection ended once its data or probes go unacknowledged that long. In libpq's
+    names; the server's side, and PyMySQL's socket (api/database.py), take the same values."""
+    return {
+        "keepalives_idle": 1,
+        "keepalives_interval": 1,
+        "keepalives_count": max(1, round(dead_peer_seconds)),
+        "tcp_user_timeout": round(dead_peer_seconds * 1000),
+    }
+
+
 def server_connect_args(
     url: str,
     connect_timeout: int,
@@ -134,7 +147,7 @@ def server_connect_args(
     variables' names differ between MariaDB and MySQL). ``postgres_tls``: libpq's sslmode and
     sslrootcert."""
     if url.startswith("postgres"):
-        dead_peer_ms = round(dead_peer_seconds * 1000)
+        probes = dead_peer_probes(dead_peer_seconds)
         bounds = " ".join(
             [
                 f"-c statement_timeout={round(statement_timeout * 1000)}",
@@ -145,10 +158,10 @@ def server_connect_args(
                 f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_SECONDS * 1000}",
                 *(
                     [
-                        "-c tcp_keepalives_idle=1",
-                        "-c tcp_keepalives_interval=1",
-                        f"-c tcp_keepalives_count={max(1, round(dead_peer_seconds))}",
-                        f"-c tcp_user_timeout={dead_peer_ms}",
+                        f"-c tcp_keepalives_idle={probes['keepalives_idle']}",
+                        f"-c tcp_keepalives_interval={probes['keepalives_interval']}",
+                        f"-c tcp_keepalives_count={probes['keepalives_count']}",
+                        f"-c tcp_user_timeout={probes['tcp_user_timeout']}",
                     ]
                     if dead_peer_seconds
                     else []
@@ -160,10 +173,7 @@ def server_connect_args(
             "connect_timeout": connect_timeout,
             "options": bounds,
             "keepalives": 1,
-            "keepalives_idle": 1,
-            "keepalives_interval": 1,
-            "keepalives_count": max(1, round(dead_peer_seconds)),
-            "tcp_user_timeout": dead_peer_ms,
+            **probes,
         }
     if url.startswith(("mysql", "mariadb")):
         wait = statement_timeout + dead_peer_seconds if statement_timeout else None
@@ -224,12 +234,12 @@ class Config:
         self.DB_DEAD_PEER_SECONDS = s.number("DB_DEAD_PEER_SECONDS", 2)
         self.DB_MIGRATION_STATEMENT_TIMEOUT = s.number("DB_MIGRATION_STATEMENT_TIMEOUT", 600)
         self.DB_MIGRATION_LOCK_TIMEOUT = s.number("DB_MIGRATION_LOCK_TIMEOUT", 10)
-        # No statement's parameters in an error's text (a password hash, an address): they reach the log.
         # TLS to a Postgres elsewhere (a managed service), in libpq's own names, which pg_dump (the
         # backup service) reads too: how strictly to verify the server, and the CA that signed its
         # certificate ("system": the image's trusted CAs). Or in DATABASE_URL: ?sslmode=...
         self.PGSSLMODE = s.text("PGSSLMODE")
         self.PGSSLROOTCERT = s.text("PGSSLROOTCERT")
+        # No statement's parameters in an error's text (a password hash, an address): they reach the log.
         self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
         if not self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):  # a server: Postgres, MariaDB, MySQL
             self.SQLALCHEMY_ENGINE_OPTIONS.update(

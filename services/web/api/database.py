@@ -42,6 +42,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from . import metrics
 from .breaker import CircuitBreaker, CircuitOpen
+from .config import dead_peer_probes
 from .extensions import db
 from .models.columns import MYSQL_DIALECTS
 
@@ -89,16 +90,24 @@ class DatabaseFault(enum.Enum):
     CONFLICT = "conflict"  # the database rolled the transaction back: run it once more
 
 
-def fault_of(error: BaseException) -> DatabaseFault | None:
-    """What kind of database fault ``error`` is, or None when it is not one (a bug, a constraint)."""
+def server_codes(error: BaseException) -> tuple[str | None, int | None]:
+    """What the server said of ``error`` (SQLAlchemy's, wrapping the driver's): Postgres's SQLSTATE,
+    or MariaDB/MySQL's error number (PyMySQL's errors carry (number, message) as their arguments)."""
     driver_error = getattr(error, "orig", None)
     sqlstate = getattr(driver_error, "pgcode", None)
-    if isinstance(sqlstate, str):
+    arguments = getattr(driver_error, "args", ())
+    number = arguments[0] if arguments and isinstance(arguments[0], int) else None
+    return (sqlstate if isinstance(sqlstate, str) else None), number
+
+
+def fault_of(error: BaseException) -> DatabaseFault | None:
+    """What kind of database fault ``error`` is, or None when it is not one (a bug, a constraint)."""
+    sqlstate, number = server_codes(error)
+    if sqlstate is not None:
         if sqlstate in POSTGRES_CONFLICT_CODES:
             return DatabaseFault.CONFLICT
         if sqlstate[:2] in POSTGRES_UNAVAILABLE_CLASSES or sqlstate in POSTGRES_UNAVAILABLE_CODES:
             return DatabaseFault.UNAVAILABLE
-    number = mysql_error_number(driver_error)
     if number in MYSQL_CONFLICT_ERRORS:
         return DatabaseFault.CONFLICT
     if number in MYSQL_UNAVAILABLE_ERRORS:
@@ -106,12 +115,6 @@ def fault_of(error: BaseException) -> DatabaseFault | None:
     if isinstance(error, DATABASE_UNAVAILABLE) or (isinstance(error, DBAPIError) and error.connection_invalidated):
         return DatabaseFault.UNAVAILABLE
     return None
-
-
-def mysql_error_number(driver_error: object) -> int | None:
-    """PyMySQL's errors carry (number, message) as their arguments."""
-    arguments = getattr(driver_error, "args", ())
-    return arguments[0] if arguments and isinstance(arguments[0], int) else None
 
 
 def is_database_fault(error: BaseException) -> bool:
@@ -155,18 +158,18 @@ class ResourceFaults:
             self.last = None
 
     def recent(self) -> str | None:
-        last = self.last
-        if last is None or time.monotonic() - last[0] > RESOURCE_FAULT_MEMORY_SECONDS:
+        if self.last is None:
             return None
-        return f"{time.monotonic() - last[0]:.0f} s ago a request met {last[1].splitlines()[0]}"
+        when, what = self.last
+        age = time.monotonic() - when
+        return None if age > RESOURCE_FAULT_MEMORY_SECONDS else f"{age:.0f} s ago a request met {what.splitlines()[0]}"
 
 
 def is_resource_fault(error: BaseException) -> bool:
-    driver_error = getattr(error, "orig", None)
-    sqlstate = getattr(driver_error, "pgcode", None)
-    if isinstance(sqlstate, str):
+    sqlstate, number = server_codes(error)
+    if sqlstate is not None:
         return sqlstate[:2] == POSTGRES_RESOURCE_CLASS
-    return mysql_error_number(driver_error) in MYSQL_RESOURCE_ERRORS
+    return number in MYSQL_RESOURCE_ERRORS
 
 
 def init_app(app: Flask) -> None:
@@ -233,15 +236,15 @@ def bound_each_session(engine: Engine, statement_timeout: float, lock_timeout: f
 
 
 def watch_for_a_dead_peer(sock: socket.socket, seconds: float) -> None:
-    """What libpq's keepalive settings do for Postgres (api/config.py), on a socket of our own
-    driver's: probe the connection once it has been idle a second (waiting for an answer is idle
-    too), and drop it once what it sent or its probes go unacknowledged for ``seconds``; the
-    statement waiting on it fails then, rather than after its read timeout."""
+    """libpq's keepalive settings for Postgres (``dead_peer_probes``), on a socket of our own
+    driver's: the statement waiting on a dead peer fails within ``seconds``, rather than after its
+    read timeout."""
+    probes = dead_peer_probes(seconds)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, max(1, round(seconds)))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, round(seconds * 1000))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, probes["keepalives_idle"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, probes["keepalives_interval"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes["keepalives_count"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, probes["tcp_user_timeout"])
 
 
 def mysql_bounds(mariadb: bool, statement_timeout: float, lock_timeout: float) -> list[str]:
