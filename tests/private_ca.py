@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,31 +20,40 @@ def pem_of_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+def signed(
+    subject: str, issuer: str, public_key: Any, signing_key: ec.EllipticCurvePrivateKey, days: float, extension: Any
+) -> bytes:
+    """A certificate (PEM) for ``subject``'s ``public_key``, valid from yesterday for ``days``, with
+    one ``extension``, signed by ``issuer``'s ``signing_key``."""
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(extension, critical=isinstance(extension, x509.BasicConstraints))
+        .sign(signing_key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
+
+
 def certificate_for(
     names: list[str],
     days: float,
-    issuer: str,
+    issuer: str = "Test CA",
     signing_key: ec.EllipticCurvePrivateKey | None = None,
     addresses: tuple[str, ...] = (),
 ) -> tuple[bytes, bytes]:
     """A certificate (PEM) for ``names`` and ``addresses``, ending ``days`` from now, signed by
     ``signing_key`` (the issuer's), or by its own key when none is given; and its key."""
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC)
     alternative_names: list[x509.GeneralName] = [x509.DNSName(name) for name in names]
     alternative_names += [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(alternative_names), critical=False)
-        .sign(signing_key or key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM), pem_of_key(key)
+    extension = x509.SubjectAlternativeName(alternative_names)
+    return signed(names[0], issuer, key.public_key(), signing_key or key, days, extension), pem_of_key(key)
 
 
 class PrivateCa:
@@ -52,19 +62,8 @@ class PrivateCa:
     def __init__(self, name: str = "flask-stack test CA"):
         self.name = name
         self.key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.now(UTC)
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        self.pem = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .sign(self.key, hashes.SHA256())
-            .public_bytes(serialization.Encoding.PEM)
+        self.pem = signed(
+            name, name, self.key.public_key(), self.key, 30, x509.BasicConstraints(ca=True, path_length=0)
         )
 
     def issue(self, names: list[str], addresses: tuple[str, ...] = ()) -> tuple[bytes, bytes]:

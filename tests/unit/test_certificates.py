@@ -37,16 +37,11 @@ def settings_for(tmp_path: Path, **environ: str) -> Settings:
     )
 
 
-def make_certificate(names: list[str], days: float, issuer: str = "Test CA") -> tuple[bytes, bytes]:
-    """A self-signed certificate (PEM) for ``names``, ending ``days`` from now, and its key."""
-    return certificate_for(names, days, issuer)
-
-
 def lineage_with(tmp_path: Path, names: list[str], days: float = 90) -> Path:
     """certbot's live/stack folder holding a new pair, as after an issuance or a renewal."""
     lineage = tmp_path / "letsencrypt" / "live" / "stack"
     lineage.mkdir(parents=True, exist_ok=True)
-    chain, key = make_certificate(names, days)
+    chain, key = certificate_for(names, days)
     (lineage / "fullchain.pem").write_bytes(chain)
     (lineage / "privkey.pem").write_bytes(key)
     return lineage
@@ -121,7 +116,7 @@ def test_a_new_pair_is_handed_over_in_one_rename_and_an_unchanged_one_is_left(tm
 
 
 def test_the_served_certificate_is_described(tmp_path):
-    chain, _key = make_certificate(["example.org", "www.example.org"], days=60, issuer="Pebble Intermediate CA")
+    chain, _key = certificate_for(["example.org", "www.example.org"], days=60, issuer="Pebble Intermediate CA")
     (tmp_path / "fullchain.pem").write_bytes(chain)
     certificate = read_certificate(tmp_path / "fullchain.pem")
     assert certificate.names == ("example.org", "www.example.org")

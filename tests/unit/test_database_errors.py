@@ -5,9 +5,18 @@ with the codes the servers send (tests/integration/test_database_faults.py has t
 import psycopg2
 import pymysql
 import pytest
+import sqlalchemy
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from api.database import DatabaseFault, fault_of, mysql_bounds
+from api.database import (
+    RESOURCE_FAULT_MEMORY_SECONDS,
+    DatabaseFault,
+    ResourceFaults,
+    fault_of,
+    is_resource_fault,
+    mysql_bounds,
+)
+from fake_clock import FakeClock
 
 
 class PostgresError(psycopg2.Error):
@@ -84,3 +93,34 @@ def test_mariadb_and_mysql_name_their_statement_bound_differently():
         "SET SESSION innodb_lock_wait_timeout = 31536000",
         "SET SESSION lock_wait_timeout = 31536000",
     ]
+
+
+@pytest.mark.parametrize(
+    ("driver_error", "for_want_of_a_resource"),
+    [
+        (PostgresError("53100"), True),  # disk full
+        (PostgresError("53300"), True),  # too many connections
+        (PostgresError("25006"), False),  # read-only: readiness sees that itself
+        (PostgresError("55P03"), False),  # lock timeout
+        (pymysql.err.OperationalError(1021, "Disk full"), True),
+        (pymysql.err.OperationalError(1040, "Too many connections"), True),
+        (pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"), False),
+    ],
+)
+def test_refusals_for_want_of_a_resource_are_told_apart(driver_error, for_want_of_a_resource):
+    assert is_resource_fault(wrapped(driver_error, OperationalError)) is for_want_of_a_resource
+
+
+def test_readiness_remembers_a_refusal_until_a_write_commits_or_its_memory_ends():
+    clock = FakeClock()
+    engine = sqlalchemy.create_engine("sqlite://")
+    faults = ResourceFaults(engine, clock)
+    faults.last = (clock(), "OperationalError: could not extend file\nHINT: check free disk space")
+    clock.elapse(3)
+    assert faults.recent() == "3 s ago a request met OperationalError: could not extend file"
+    clock.elapse(RESOURCE_FAULT_MEMORY_SECONDS)
+    assert faults.recent() is None
+    faults.last = (clock(), "OperationalError: could not extend file")
+    with engine.begin() as connection:  # a write commits
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    assert faults.recent() is None

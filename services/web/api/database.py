@@ -141,7 +141,8 @@ class ResourceFaults:
     writes while reads still answer), until a write commits or it is RESOURCE_FAULT_MEMORY_SECONDS
     old: readiness fails meanwhile, naming it."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
         self.last: tuple[float, str] | None = None
 
         @event.listens_for(engine, "handle_error")
@@ -149,7 +150,7 @@ class ResourceFaults:
             error = context.sqlalchemy_exception
             if error is not None and is_resource_fault(error):
                 self.last = (
-                    time.monotonic(),
+                    self.clock(),
                     f"{type(context.original_exception).__name__}: {context.original_exception}",
                 )
 
@@ -161,7 +162,7 @@ class ResourceFaults:
         if self.last is None:
             return None
         when, what = self.last
-        age = time.monotonic() - when
+        age = self.clock() - when
         return None if age > RESOURCE_FAULT_MEMORY_SECONDS else f"{age:.0f} s ago a request met {what.splitlines()[0]}"
 
 
