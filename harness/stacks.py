@@ -4,6 +4,7 @@ tests and the benchmark; and the one way to remove what a project started."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
@@ -232,22 +233,35 @@ def remove_swarm_stack(stack: str) -> None:
 SWARM_LABELS = ("flask-stack.data", "flask-stack.edge")
 
 
+def bridge_gateway(client: docker.DockerClient) -> str:
+    """This engine as containers on its default bridge reach it (where a second engine in a
+    container joins its swarm). The default bridge's IPAM names no gateway: Docker gives the bridge
+    its subnet's first address."""
+    config = client.networks.get("bridge").attrs["IPAM"]["Config"][0]
+    return str(config.get("Gateway") or next(ipaddress.ip_network(config["Subnet"]).hosts()))
+
+
 @contextlib.contextmanager
 def swarm_as_found() -> Iterator[None]:
     """Leave this engine's swarm as it was: left again if the block made one (`make swarm` does
-    when there is none), else without the node labels the block added."""
+    when there is none), with the docker_gwbridge network the swarm made, else without the node
+    labels the block added."""
     client = docker.from_env()
 
     def node() -> Any:
         return client.nodes.get(client.info()["Swarm"]["NodeID"])
 
     made = client.info()["Swarm"]["LocalNodeState"] != "active"
+    bridge_before = bool(client.networks.list(names=["docker_gwbridge"]))
     labels_before = {} if made else dict(node().attrs["Spec"].get("Labels") or {})
     try:
         yield
     finally:
         if made:
             client.swarm.leave(force=True)
+            if not bridge_before:
+                for network in client.networks.list(names=["docker_gwbridge"]):
+                    network.remove()
         else:
             spec = node().attrs["Spec"]
             labels = spec.get("Labels") or {}

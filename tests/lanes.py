@@ -13,14 +13,18 @@ this engine's swarm in turn.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Run as a script (tests/ first on the path): the harness package is at the repository's root.
+sys.path.insert(1, str(REPO_ROOT))
 LOGS = REPO_ROOT / "test-artifacts" / "lanes"
 SYSTEM = "tests/system"
 OWN_STACKS = {
@@ -59,13 +63,13 @@ ONE_LANE: list[dict[str, list[list[str]]]] = [
 TWO_LANES: list[dict[str, list[list[str]]]] = [
     {"browser": [["pytest", "tests/browser"]], "unit": [["pytest", "tests/unit"]]},
     {
-        "integration, fuzz, Swarm, backups and certificates": [
+        "shared stacks, then Swarm": [SHARED_STACKS, own_stacks("swarm")],
+        "integration, fuzz, backups and certificates, deploys": [
             ["pytest", "tests/integration"],
             ["pytest", "tests/fuzz"],
-            own_stacks("swarm"),
             own_stacks("backups and certificates"),
+            own_stacks("deploys"),
         ],
-        "shared stacks, then deploys": [SHARED_STACKS, own_stacks("deploys")],
     },
 ]
 TEST = {"1": ONE_LANE, "2": TWO_LANES}
@@ -78,6 +82,37 @@ CHECK: list[dict[str, list[list[str]]]] = [
         "integration": [["pytest", "tests/integration"]],
     }
 ]
+
+
+@contextlib.contextmanager
+def one_swarm_for_the_run() -> Iterator[None]:
+    """This engine as a swarm from before the first stack starts until after the last is gone.
+    Docker 20.10 forgets the service names on every compose network that a `swarm leave` finds
+    (moby/moby#45144: "could not translate host name db"), so the Swarm modules, which otherwise
+    make a swarm and leave it, would break the stacks of the lane beside them. They find this one
+    and keep it; it is advertised where the two-node module's second engine reaches it, and left
+    at the end if the run made it (harness.stacks.swarm_as_found)."""
+    import docker
+
+    from harness.stacks import bridge_gateway, swarm_as_found
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException:
+        yield  # no engine: the Docker tiers skip, or fail under REQUIRE_DOCKER=1, on their own
+        return
+    with swarm_as_found():
+        made = subprocess.run(
+            [str(REPO_ROOT / "compose/scripts/swarm.sh"), "init"],
+            cwd=REPO_ROOT,
+            env={**os.environ, "SWARM_ADVERTISE_ADDR": bridge_gateway(client)},
+            capture_output=True,
+            text=True,
+        )
+        if made.returncode != 0:
+            say(f"no swarm for the run: {made.stdout[-500:]}{made.stderr[-1000:]}")
+        yield
 
 
 def say(text: str) -> None:
@@ -109,14 +144,15 @@ def run_phase(lanes: dict[str, list[list[str]]], results: dict[str, int]) -> Non
         thread.join()
 
 
-def main(phases: list[dict[str, list[list[str]]]]) -> int:
+def main(phases: list[dict[str, list[list[str]]]], swarm: bool) -> int:
     LOGS.mkdir(parents=True, exist_ok=True)
     # Cleanup of leftovers spares what the other lanes start from now on (tests/docker_env.py).
     os.environ["FLASK_STACK_TESTS_STARTED"] = str(time.time())
     results: dict[str, int] = {}
     say(f"logs in {LOGS.relative_to(REPO_ROOT)}/")
-    for lanes in phases:
-        run_phase(lanes, results)
+    with one_swarm_for_the_run() if swarm else contextlib.nullcontext():
+        for lanes in phases:
+            run_phase(lanes, results)
     failed = [name for name, code in results.items() if code != 0]
     for name in failed:
         lines = log_of(name).read_text().splitlines()
@@ -130,4 +166,6 @@ def main(phases: list[dict[str, list[list[str]]]]) -> int:
 
 if __name__ == "__main__":
     # lanes.py --check | lanes.py [LANES]
-    sys.exit(main(CHECK if sys.argv[1:] == ["--check"] else TEST[(sys.argv[1:] or ["1"])[0]]))
+    if sys.argv[1:] == ["--check"]:
+        sys.exit(main(CHECK, swarm=False))
+    sys.exit(main(TEST[(sys.argv[1:] or ["1"])[0]], swarm=True))

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
+import pytest
+
 from contract import bearer
 from docker_env import cut_off
 from figures import record
@@ -18,6 +20,8 @@ from traffic import Outcome, Traffic, percentile
 
 REPORT = "database-stalls"  # test-artifacts/database-stalls.json
 FAULT_SECONDS = 8  # how long the fault lasts: the length of the outage is what is tested
+# The requests' times are bounded (p99, the first 200 after the fault).
+pytestmark = pytest.mark.load
 
 
 def count(container, query: str) -> int:

@@ -11,11 +11,15 @@ import time
 import uuid
 
 import docker
+import pytest
 import requests
 
 from contract import PASSWORD
 from figures import record
 from traffic import percentile
+
+# A flood uses what the machine has, and the bystander's answers are bounded.
+pytestmark = pytest.mark.load
 
 # What each flood script (run in a container, as python's -c) starts with: for 12 s, each thread
 # sends a JSON request to the edge over and over; each answer's status and time are kept, printed
