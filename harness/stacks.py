@@ -27,9 +27,11 @@ def remove_project(project: str, volumes: bool = True) -> None:
 
 
 def containers(project: str, service: str) -> list[Container]:
-    """The running containers of one service of ``project``."""
+    """The running containers compose made for one service of ``project`` (not another stack's
+    containers of an image this project built: those carry its labels too)."""
+    labels = [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]
     found: list[Container] = docker.from_env().containers.list(
-        filters={"label": [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]}
+        filters={"label": [*labels, "com.docker.compose.oneoff=False"]}
     )
     return found
 

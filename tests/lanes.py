@@ -1,9 +1,10 @@
-"""`make test`: every tier, in one lane, or in two side by side (`make test LANES=2`); `make check`:
-lint, the unit and the integration tier side by side (--check). A lane is a list of runs (pytest, or make), one after
-another; a phase is lanes that run at once; phases run in turn. Each lane runs on stacks of its
-own (their own compose projects and ports), so what one lane does to its stacks never reaches
-another. Each lane's output goes to test-artifacts/lanes/<lane>.log; a line says when each run
-ends; the failures' summaries and the timing table (tests/timings.py) come at the end.
+"""`make test`: lint and every tier, in two lanes side by side (or in one: `make test LANES=1`);
+`make check`: lint, the unit and the integration tier side by side (--check). A lane is a list of
+runs (pytest, or make), one after another; a phase is lanes that run at once; phases run in turn.
+Each lane runs on stacks of its own (their own compose projects and ports), so what one lane does
+to its stacks never reaches another. Each lane's output goes to test-artifacts/lanes/<lane>.log; a
+line says when each run ends; the failures' summaries and the timing table (tests/timings.py) come
+at the end.
 
 Which run a system module goes to: those that bring up stacks of their own (a deploy checkout, a
 host, a swarm: minutes each) are listed below, to balance the lanes; every other system module
@@ -39,29 +40,16 @@ def own_stacks(group: str) -> list[str]:
     return ["pytest", *(f"{SYSTEM}/{module}" for module in OWN_STACKS[group])]
 
 
-# One lane of Docker tiers; the unit tier (no Docker) runs beside the integration tier, as in `make check`.
-ONE_LANE: list[dict[str, list[list[str]]]] = [
-    {"unit": [["pytest", "tests/unit"]], "integration": [["pytest", "tests/integration"]]},
-    {
-        "every other tier": [
-            *(["pytest", f"tests/{tier}"] for tier in ("browser", "fuzz")),
-            SHARED_STACKS,
-            own_stacks("backups and certificates"),
-            own_stacks("deploys"),
-            own_stacks("swarm"),
-        ]
-    },
-]
-# Side by side (`make test LANES=2`). Chromium drops its requests when the host's network interfaces
-# change (net::ERR_NETWORK_CHANGED), and every container another lane starts or builds adds or
-# removes one: the browser tier runs first, with only the unit tier (no Docker) beside it. Then two
-# lanes. Not the default yet: on this 2-core machine with Docker 20.10, stacks running side by side
-# met failures that they do not alone: the engine's embedded DNS failing to resolve service names
-# under the load ("could not translate host name db"), a stack's `up` recreating containers whose
-# image tag another lane's build had moved, health checks and load clients starved (a load average
-# of 12 with four lanes). Measured in docs/testing.md.
+LINT = ["make", "--no-print-directory", "lint"]
+
+# Two lanes side by side: what `make test` runs. Chromium drops its requests when the host's network
+# interfaces change (net::ERR_NETWORK_CHANGED), and every container another lane starts or builds
+# adds or removes one: the browser tier runs first, beside lint and the unit tier (no Docker). Then
+# the two lanes, of about equal length. What running side by side took (docs/testing.md): one swarm
+# for the whole run (one_swarm_for_the_run), a load lock (tests/conftest.py), the deployer and
+# `make kill` telling a container compose made from one run of an image compose built.
 TWO_LANES: list[dict[str, list[list[str]]]] = [
-    {"browser": [["pytest", "tests/browser"]], "unit": [["pytest", "tests/unit"]]},
+    {"browser": [["pytest", "tests/browser"]], "unit": [["pytest", "tests/unit"]], "lint": [LINT]},
     {
         "shared stacks, then Swarm": [SHARED_STACKS, own_stacks("swarm")],
         "integration, fuzz, backups and certificates, deploys": [
@@ -72,12 +60,26 @@ TWO_LANES: list[dict[str, list[list[str]]]] = [
         ],
     },
 ]
+# One lane of Docker tiers (`make test LANES=1`: the quietest machine, for figures or a failure
+# that may come of the load); lint and the unit tier beside the integration tier, as in `make check`.
+ONE_LANE: list[dict[str, list[list[str]]]] = [
+    {"lint": [LINT], "unit": [["pytest", "tests/unit"]], "integration": [["pytest", "tests/integration"]]},
+    {
+        "every other tier": [
+            *(["pytest", f"tests/{tier}"] for tier in ("browser", "fuzz")),
+            SHARED_STACKS,
+            own_stacks("backups and certificates"),
+            own_stacks("deploys"),
+            own_stacks("swarm"),
+        ]
+    },
+]
 TEST = {"1": ONE_LANE, "2": TWO_LANES}
 
 
 CHECK: list[dict[str, list[list[str]]]] = [
     {
-        "lint": [["make", "--no-print-directory", "lint"]],
+        "lint": [LINT],
         "unit": [["pytest", "tests/unit"]],
         "integration": [["pytest", "tests/integration"]],
     }
@@ -168,4 +170,4 @@ if __name__ == "__main__":
     # lanes.py --check | lanes.py [LANES]
     if sys.argv[1:] == ["--check"]:
         sys.exit(main(CHECK, swarm=False))
-    sys.exit(main(TEST[(sys.argv[1:] or ["1"])[0]], swarm=True))
+    sys.exit(main(TEST[(sys.argv[1:] or ["2"])[0]], swarm=True))

@@ -23,7 +23,9 @@ if [ "$mode" = compose ]; then
   while IFS=$'\t' read -r container status; do
     case "$status" in *"(healthy)"* | "Exited (0)"*) continue ;; Up*) case "$status" in *"(health"*) ;; *) continue ;; esac ;; esac
     show "$container: $status; its last $lines lines:" "$(docker logs --tail "$lines" "$container" 2>&1)"
-  done < <(docker ps -a --filter "label=com.docker.compose.project=$name" --format '{{.Names}}\t{{.Status}}')
+  # Made by compose (oneoff): containers run from an image compose built carry its project's label too.
+  done < <(docker ps -a --filter "label=com.docker.compose.project=$name" --filter label=com.docker.compose.oneoff \
+    --format '{{.Names}}\t{{.Status}}')
 else
   while read -r service replicas; do
     [ "${replicas%%/*}" = "${replicas#*/}" ] && continue

@@ -1,4 +1,5 @@
-"""Volumes keep data across `docker compose down` / `up`; `make kill` leaves nothing running."""
+"""Volumes keep data across `docker compose down` / `up`; `make kill` leaves nothing of the project
+running, and nothing else."""
 
 import os
 import subprocess
@@ -6,6 +7,7 @@ import uuid
 
 import docker
 
+from docker_env import LABELS
 from harness.paths import REPO_ROOT
 
 
@@ -18,7 +20,13 @@ def test_registered_users_survive_down_and_up(stack):
     assert api.patiently(lambda: api.login(email)).status_code == 200
 
 
-def test_make_kill_leaves_no_container_of_the_project(stack):
+def test_make_kill_leaves_no_container_of_the_project_and_only_those(stack):
+    client = docker.from_env()
+    # A container of the web image compose built, run by something else (a swarm's task, a
+    # `docker run`): it carries the image's labels, the project's name among them.
+    elsewhere = client.containers.run(
+        stack.container("web").image.id, ["sleep", "300"], detach=True, labels=LABELS, network_mode="none"
+    )
     try:
         result = subprocess.run(
             ["make", "kill"],
@@ -28,9 +36,12 @@ def test_make_kill_leaves_no_container_of_the_project(stack):
             env={**os.environ, "COMPOSE_PROJECT_NAME": stack.project},
         )
         assert result.returncode == 0, result.stdout + result.stderr
-        client = docker.from_env()
-        left = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={stack.project}"})
+        made_by_compose = [f"com.docker.compose.project={stack.project}", "com.docker.compose.oneoff"]
+        left = client.containers.list(all=True, filters={"label": made_by_compose})
         assert left == [], [c.name for c in left]
+        elsewhere.reload()
+        assert elsewhere.labels["com.docker.compose.project"] == stack.project and elsewhere.status == "running"
     finally:
+        elsewhere.remove(force=True)
         # The stack is shared with every other module: give it back as it was (volumes were kept).
         stack.compose_run("up", "-d", "--wait")

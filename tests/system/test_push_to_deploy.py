@@ -19,6 +19,7 @@ import docker
 import pytest
 
 from deploy_checkout import HEALTH_FILE, HEALTHZ_DOCSTRING, STORE_FILE, DeployCheckout, break_healthz, git
+from docker_env import LABELS
 from figures import record
 from harness.polling import until
 from harness.stacks import containers, remove_project
@@ -126,10 +127,16 @@ def test_ping_is_answered_with_pong(deploy):
     assert response.status_code == 200 and response.json()["status"] == "pong"
 
 
-def test_a_push_goes_live_with_no_failed_request_and_its_replay_changes_nothing(deploy):
+def test_a_push_goes_live_with_no_failed_request_and_its_replay_changes_nothing(deploy, request):
     old = deploy.version()
     sha = deploy.commit("release 1.1.0", version="1.1.0")
     delivery = str(uuid.uuid4())  # GitHub's delivery ids are GUIDs
+    # A container of the live web image that compose did not make (a swarm's task, a `docker run`)
+    # carries the image's labels, the project's among them: the deploy neither counts nor stops it.
+    elsewhere = docker.from_env().containers.run(
+        web_containers()[0].image.id, ["sleep", "600"], detach=True, labels=LABELS, network_mode="none"
+    )
+    request.addfinalizer(lambda: elsewhere.remove(force=True))
     with deploy.traffic() as traffic:
         response = deploy.push_event(sha, delivery=delivery)
         assert response.status_code == 202, response.text
@@ -153,6 +160,8 @@ def test_a_push_goes_live_with_no_failed_request_and_its_replay_changes_nothing(
     assert deploy.hooks_get("/hooks/status")["live"]["sha"] == sha
     assert [s["name"] for s in result["steps"]] == [*PREPARE, *SWITCH, *SETTLE]
     assert len(web_containers()) == REPLICAS
+    elsewhere.reload()
+    assert elsewhere.status == "running", "the deploy stopped a container that was not the project's"
     # The operator's next `make prod` keeps this image.
     assert f"WEB_TAG={sha}" in (deploy.checkout / ".env").read_text()
     # The same delivery again (a retry, or a replay by whoever captured it): answered, not acted on.
@@ -181,7 +190,7 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
         failed = deploy.wait_for_deploy(failing["deploy_id"])
         assert failed["status"] == "failed", json.dumps(failed, indent=2)[-3000:]
         # Its own healthcheck marks it unhealthy after the start period and three failed checks
-        # (about 21 s with compose/test-timing.yml), or the deployer's DEPLOY_HEALTH_TIMEOUT runs
+        # (about 31 s with compose/test-timing.yml), or the deployer's DEPLOY_HEALTH_TIMEOUT runs
         # out first on a slow machine: either stops it.
         assert "health unhealthy" in failed["reason"] or "not healthy within 90s" in failed["reason"], failed["reason"]
         done = deploy.wait_for_deploy(accepted["deploy_id"])

@@ -101,12 +101,15 @@ class ComposeStack:
         run_command(log, self.project.compose(*args), timeout, env=env)
 
     def _containers(self, service: str, running_only: bool = True) -> list[Container]:
-        found: list[Container] = self.client.containers.list(
-            all=not running_only,
-            filters={
-                "label": [f"com.docker.compose.project={self.project.name}", f"com.docker.compose.service={service}"]
-            },
-        )
+        """The service's containers that compose made for it: a container run from an image compose
+        built carries the image's project and service labels too (a swarm's task of the same image,
+        a `docker run`), and a one-off `compose run` serves nothing."""
+        labels = [
+            f"com.docker.compose.project={self.project.name}",
+            f"com.docker.compose.service={service}",
+            "com.docker.compose.oneoff=False",
+        ]
+        found: list[Container] = self.client.containers.list(all=not running_only, filters={"label": labels})
         return found
 
     @staticmethod
