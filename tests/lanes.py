@@ -40,7 +40,7 @@ def own_stacks(group: str) -> list[str]:
     return ["pytest", *(f"{SYSTEM}/{module}" for module in OWN_STACKS[group])]
 
 
-LINT = ["make", "--no-print-directory", "lint"]
+LINT = ["make", "lint", "--no-print-directory"]
 
 # Two lanes side by side: what `make test` runs. Chromium drops its requests when the host's network
 # interfaces change (net::ERR_NETWORK_CHANGED), and every container another lane starts or builds

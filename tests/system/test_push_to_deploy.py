@@ -133,8 +133,13 @@ def test_a_push_goes_live_with_no_failed_request_and_its_replay_changes_nothing(
     delivery = str(uuid.uuid4())  # GitHub's delivery ids are GUIDs
     # A container of the live web image that compose did not make (a swarm's task, a `docker run`)
     # carries the image's labels, the project's among them: the deploy neither counts nor stops it.
+    image_labels = {"com.docker.compose.project": PROJECT, "com.docker.compose.service": "web"}
     elsewhere = docker.from_env().containers.run(
-        web_containers()[0].image.id, ["sleep", "600"], detach=True, labels=LABELS, network_mode="none"
+        web_containers()[0].image.id,
+        ["sleep", "600"],
+        detach=True,
+        labels={**LABELS, **image_labels},
+        network_mode="none",
     )
     request.addfinalizer(lambda: elsewhere.remove(force=True))
     with deploy.traffic() as traffic:
