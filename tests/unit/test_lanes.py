@@ -1,5 +1,5 @@
 """`make test` runs every test module once (tests/lanes.py): each lies in exactly one lane's run,
-and `make check` runs the unit and integration tiers whole."""
+and `make check` runs the unit and integration tiers whole. Both run lint."""
 
 from pathlib import Path
 
@@ -7,6 +7,10 @@ import pytest
 
 from harness.paths import REPO_ROOT
 from lanes import CHECK, TEST
+
+
+def runs_lint(phases: list) -> bool:
+    return any(argv[:2] == ["make", "lint"] for phase in phases for lane in phase.values() for argv in lane)
 
 
 def modules_run_by(argv: list[str]) -> set[Path]:
@@ -24,6 +28,7 @@ def test_every_test_module_runs_once_whatever_the_lanes(lanes):
     every = set((REPO_ROOT / "tests").rglob("test_*.py"))
     assert set().union(*runs) == every
     assert sum(len(run) for run in runs) == len(every), "a module runs twice"
+    assert runs_lint(TEST[lanes])
 
 
 def test_make_check_runs_the_unit_and_integration_tiers_and_lint():
@@ -32,4 +37,4 @@ def test_make_check_runs_the_unit_and_integration_tiers_and_lint():
         *(REPO_ROOT / "tests/unit").rglob("test_*.py"),
         *(REPO_ROOT / "tests/integration").rglob("test_*.py"),
     }
-    assert ["make", "--no-print-directory", "lint"] in runs
+    assert runs_lint(CHECK)
