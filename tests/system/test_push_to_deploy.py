@@ -195,7 +195,7 @@ def test_an_unhealthy_commit_fails_while_two_quick_pushes_coalesce(deploy):
         failed = deploy.wait_for_deploy(failing["deploy_id"])
         assert failed["status"] == "failed", json.dumps(failed, indent=2)[-3000:]
         # Its own healthcheck marks it unhealthy after the start period and three failed checks
-        # (about 31 s with compose/test-timing.yml), or the deployer's DEPLOY_HEALTH_TIMEOUT runs
+        # (about 36 s with compose/test-timing.yml), or the deployer's DEPLOY_HEALTH_TIMEOUT runs
         # out first on a slow machine: either stops it.
         assert "health unhealthy" in failed["reason"] or "not healthy within 90s" in failed["reason"], failed["reason"]
         done = deploy.wait_for_deploy(accepted["deploy_id"])

@@ -62,6 +62,18 @@ class FakeService:
             self.pending.append({"State": "rollback_completed", "StartedAt": started, "Message": "rollback done"})
             self.rolled_back_to = previous
 
+    def tasks(self) -> list[dict[str, Any]]:
+        """Web's tasks: after an update Swarm rolled back, the new image's task that failed."""
+        if getattr(self, "rolled_back_to", None) is None or self.pending:
+            return []
+        status = {
+            "State": "failed",
+            "Err": "task: non-zero exit (137): dockerexec: unhealthy container",
+            "Timestamp": "2026-12-02T08:00:09Z",
+        }
+        spec = {"ContainerSpec": {"Image": f"{self.updates[-1]['image']}@sha256:0123"}}
+        return [{"ID": "f2hpbk31isqxr93gel6xjjulz", "Status": status, "Spec": spec}]
+
     def reload(self) -> None:
         if not self.pending:
             return
@@ -204,6 +216,8 @@ def test_an_update_swarm_rolls_back_is_a_rolled_back_deploy_and_the_old_image_se
     assert result.status == "rolled_back", result.reason
     assert "rollback_completed: rollback done" in result.reason and f"flask-stack/web:{LIVE} back" in result.reason
     assert steps_of(record)[-1] == ("roll", "failed")
+    roll = next(step for step in record["steps"] if step["name"] == "roll")["output"]
+    assert f"task f2hpbk31isqx of flask-stack/web:{NEW} failed: task: non-zero exit (137)" in roll, roll
     assert service.image == f"flask-stack/web:{LIVE}"
     assert ledger.live_sha() == LIVE and repository.checked_out == LIVE
     assert not (tmp_path / ".env").exists()  # nothing recorded

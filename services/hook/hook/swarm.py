@@ -25,6 +25,8 @@ from .steps import Log, StepFailed, run_command, until
 STACK_LABEL = "com.docker.stack.namespace"
 # An update's states while Swarm is still at it; any other is where it ended.
 UNDER_WAY = frozenset({"updating", "rollback_started"})
+# A task's states that say it did not run as it should (Swarm's Err says why).
+FAILED_TASK = frozenset({"failed", "rejected"})
 WEB_REPOSITORY = "flask-stack/web"
 
 
@@ -138,7 +140,22 @@ class SwarmStack:
                 f"Swarm's update of {self.web_service_name} had not ended after {timeout:.0f}s "
                 f"({state or 'not begun'}); it goes on: see `make swarm-ps`"
             )
+        if update.state != "completed":
+            for why in self.why_tasks_failed(service):
+                log.write(why)
         return update
+
+    @staticmethod
+    def why_tasks_failed(service: Any, most: int = 3) -> list[str]:
+        """Swarm's own words for web's newest tasks that failed or were refused (an unhealthy
+        container, an exit code, an image no node could pull): its update says only which task."""
+        failed = [task for task in service.tasks() if task["Status"].get("State") in FAILED_TASK]
+        failed.sort(key=lambda task: task["Status"].get("Timestamp", ""), reverse=True)
+        return [
+            f"task {task['ID'][:12]} of {task['Spec']['ContainerSpec']['Image'].split('@', 1)[0]} "
+            f"{task['Status']['State']}: {task['Status'].get('Err') or task['Status'].get('Message', '')}"
+            for task in failed[:most]
+        ]
 
     def revision_of_running_web(self) -> str | None:
         """The commit web's image was built from: its tag says (a deployed image's does), else the
