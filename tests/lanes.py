@@ -29,8 +29,10 @@ sys.path.insert(1, str(REPO_ROOT))
 LOGS = REPO_ROOT / "test-artifacts" / "lanes"
 SYSTEM = "tests/system"
 OWN_STACKS = {
-    "deploys": ["test_push_to_deploy.py", "test_install_host.py"],
-    "backups and certificates": ["test_backups.py", "test_certificates.py"],
+    "push-to-deploy": ["test_push_to_deploy.py"],
+    "a host": ["test_install_host.py"],
+    "backups": ["test_backups.py"],
+    "certificates": ["test_certificates.py"],
     "swarm": ["test_swarm.py", "test_swarm_push_to_deploy.py", "test_swarm_two_nodes.py"],
 }
 SHARED_STACKS = ["pytest", SYSTEM, *(f"--ignore={SYSTEM}/{m}" for modules in OWN_STACKS.values() for m in modules)]
@@ -45,20 +47,23 @@ LINT = ["make", "lint", "--no-print-directory"]
 # Two lanes side by side: what `make test` runs. Chromium drops its requests when the host's network
 # interfaces change (net::ERR_NETWORK_CHANGED), and every container another lane starts or builds
 # adds or removes one: the browser tier runs first, beside lint and the unit tier (no Docker). Then
-# the two lanes, of about equal length. What running side by side took (docs/testing.md): one swarm
-# for the whole run (one_swarm_for_the_run), a load lock (tests/conftest.py), the deployer and
-# `make kill` telling a container compose made from one run of an image compose built.
+# two lanes of about equal length. Swarm runs last, alone: beside the other lane's stacks coming and
+# going, Docker 20.10's swarm now and then failed a task ("network sandbox does not exist for
+# container") or was slow to replace one. What running side by side took (docs/testing.md): one
+# swarm for the whole run (one_swarm_for_the_run), a load lock (tests/conftest.py), the deployer
+# and `make kill` telling a container compose made from one run of an image compose built.
 TWO_LANES: list[dict[str, list[list[str]]]] = [
     {"browser": [["pytest", "tests/browser"]], "unit": [["pytest", "tests/unit"]], "lint": [LINT]},
     {
-        "shared stacks, then Swarm": [SHARED_STACKS, own_stacks("swarm")],
-        "integration, fuzz, backups and certificates, deploys": [
+        "shared stacks, a host, certificates": [SHARED_STACKS, own_stacks("a host"), own_stacks("certificates")],
+        "integration, fuzz, backups, push-to-deploy": [
             ["pytest", "tests/integration"],
             ["pytest", "tests/fuzz"],
-            own_stacks("backups and certificates"),
-            own_stacks("deploys"),
+            own_stacks("backups"),
+            own_stacks("push-to-deploy"),
         ],
     },
+    {"swarm": [own_stacks("swarm")]},
 ]
 # One lane of Docker tiers (`make test LANES=1`: the quietest machine, for figures or a failure
 # that may come of the load); lint and the unit tier beside the integration tier, as in `make check`.
@@ -68,9 +73,7 @@ ONE_LANE: list[dict[str, list[list[str]]]] = [
         "every other tier": [
             *(["pytest", f"tests/{tier}"] for tier in ("browser", "fuzz")),
             SHARED_STACKS,
-            own_stacks("backups and certificates"),
-            own_stacks("deploys"),
-            own_stacks("swarm"),
+            *(own_stacks(group) for group in OWN_STACKS),
         ]
     },
 ]
