@@ -4,7 +4,8 @@ them into the table `make test` and `make check` end with: each tier's wall time
 test's start to its last test's end, whichever process ran them), then the slowest tests. All of it
 goes to test-artifacts/timings.json too.
 
-Loaded as a plugin by tests/conftest.py; run as a script it merges and prints."""
+Loaded as a plugin by tests/conftest.py; run as a script it merges and prints (`--markdown`: the
+tables docs/testing.md shows, from the last run's test-artifacts/timings.json)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,24 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def markdown(result: dict, modules: int = 12) -> str:
+    """Each tier's wall time, and the modules that cost the most, as docs/testing.md shows them."""
+    lines = ["| tier | wall (s) |", "| --- | --- |"]
+    lines += [f"| {tier} | {seconds:,.1f} |" for tier, seconds in sorted(result["tiers"].items())]
+    cost: dict[str, float] = defaultdict(float)
+    for nodeid, seconds in result["tests"].items():
+        cost[nodeid.split("::")[0]] += seconds
+    top = sorted(cost.items(), key=lambda item: -item[1])[:modules]
+    lines += ["", "| module | s | module | s |", "| --- | --- | --- | --- |"]
+    cells = [f"`{module}` | {seconds:.0f}" for module, seconds in top] + (["|"] if len(top) % 2 else [])
+    lines += [f"| {left} | {right} |" for left, right in zip(cells[::2], cells[1::2], strict=True)]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--markdown"]:
+        print(markdown(json.loads(MERGED.read_text())))
+        sys.exit()
     if not list(PER_PROCESS.glob("*.json")):
         sys.exit(f"nothing in {PER_PROCESS}: run the tests first")
     result = merged()
