@@ -35,16 +35,28 @@ def seconds(duration: str) -> float:
     return float(duration[:-1])
 
 
-def test_the_overlay_shortens_waits_and_changes_nothing_else():
+def own_healthcheck(service: str) -> dict[str, str]:
+    """The healthcheck production gives ``service``: its compose file's, or else its image's
+    (the HEALTHCHECK line of the Dockerfile it is built from, the hook's for the receiver)."""
     production = load("docker-compose.prod.yml")["services"]
     hook = load("compose/hook.yml")["services"]
+    defined = production[service].get("healthcheck") or hook.get(service, {}).get("healthcheck")
+    if defined:
+        return dict(defined)
+    context = production[service].get("build", {}).get("context") or production[service]["extends"]["file"]
+    dockerfile = REPO_ROOT / ("services/hook" if context == "compose/hook.yml" else context) / "Dockerfile"
+    (line,) = [line for line in dockerfile.read_text().splitlines() if line.startswith("HEALTHCHECK ")]
+    options = [word[2:].split("=", 1) for word in line.split() if word.startswith("--")]
+    return {name.replace("-", "_"): value for name, value in options}
+
+
+def test_the_overlay_shortens_waits_and_changes_nothing_else():
     for service, changes in load(QUICK_WAITS)["services"].items():
         assert set(changes) <= set(SHORTENED), (service, changes)
         for part, values in changes.items():
             assert set(values) <= SHORTENED[part], (service, part, values)
-        checks = changes.get("healthcheck", {})
-        own = (production[service].get("healthcheck") or hook[service]["healthcheck"]) if checks else {}
-        for name, value in checks.items():
+        own = own_healthcheck(service) if "healthcheck" in changes else {}
+        for name, value in changes.get("healthcheck", {}).items():
             assert seconds(value) < seconds(own[name]), (service, name, value, own[name])
     assert set(QUICK_SWARM) == {"WEB_UPDATE_MONITOR"}
 
@@ -54,6 +66,8 @@ def test_production_keeps_its_own_waits():
     for service, healthcheck in PRODUCTION_HEALTHCHECKS.items():
         assert production[service]["healthcheck"].items() >= healthcheck.items(), service
     assert load("compose/hook.yml")["services"]["deployer"]["healthcheck"]["interval"] == "10s"
+    # The images' own: a check each 30 s (backup, acme) or 10 s (the hook's receiver).
+    assert [own_healthcheck(service)["interval"] for service in ("backup", "acme", "hook")] == ["30s", "30s", "10s"]
     verify = production["deployer"]["environment"]["DEPLOY_VERIFY_SECONDS"]
     assert verify == "${DEPLOY_VERIFY_SECONDS:-30}"
     update = load("compose/swarm.yml")["services"]["web"]["deploy"]["update_config"]
