@@ -30,7 +30,9 @@ LOGS = REPO_ROOT / "test-artifacts" / "lanes"
 SYSTEM = "tests/system"
 OWN_STACKS = {
     "push-to-deploy": ["test_push_to_deploy.py"],
-    "a host": ["test_install_host.py"],
+    # Releases on this machine and a host in one container: no stack, and no container comes or
+    # goes while they run (they go beside Swarm, below).
+    "hosts": ["test_host_releases.py", "test_install_host.py"],
     "backups": ["test_backups.py"],
     "certificates": ["test_certificates.py"],
     "swarm": ["test_swarm.py", "test_swarm_push_to_deploy.py", "test_swarm_two_nodes.py"],
@@ -47,23 +49,25 @@ LINT = ["make", "lint", "--no-print-directory"]
 # Two lanes side by side: what `make test` runs. Chromium drops its requests when the host's network
 # interfaces change (net::ERR_NETWORK_CHANGED), and every container another lane starts or builds
 # adds or removes one: the browser tier runs first, beside lint and the unit tier (no Docker). Then
-# two lanes of about equal length. Swarm runs last, alone: beside the other lane's stacks coming and
-# going, Docker 20.10's swarm now and then failed a task ("network sandbox does not exist for
-# container") or was slow to replace one. What running side by side took (docs/testing.md): one
-# swarm for the whole run (one_swarm_for_the_run), a load lock (tests/conftest.py), the deployer
-# and `make kill` telling a container compose made from one run of an image compose built.
+# two lanes of about equal length. Swarm runs last, beside the hosts' modules only: beside stacks
+# coming and going, Docker 20.10's swarm now and then failed a task ("network sandbox does not
+# exist for container") or was slow to replace one; the hosts' modules start a container or two
+# and keep them, and their CPU (pip, apt) fills what Swarm's waits leave idle. What running side by
+# side took (docs/testing.md): one swarm for the whole run (one_swarm_for_the_run), a load lock
+# (tests/conftest.py), the deployer and `make kill` telling a container compose made from one run
+# of an image compose built.
 TWO_LANES: list[dict[str, list[list[str]]]] = [
     {"browser": [["pytest", "tests/browser"]], "unit": [["pytest", "tests/unit"]], "lint": [LINT]},
     {
-        "shared stacks, a host, certificates": [SHARED_STACKS, own_stacks("a host"), own_stacks("certificates")],
-        "integration, fuzz, backups, push-to-deploy": [
+        "shared stacks, backups": [SHARED_STACKS, own_stacks("backups")],
+        "integration, fuzz, push-to-deploy, certificates": [
             ["pytest", "tests/integration"],
             ["pytest", "tests/fuzz"],
-            own_stacks("backups"),
             own_stacks("push-to-deploy"),
+            own_stacks("certificates"),
         ],
     },
-    {"swarm": [own_stacks("swarm")]},
+    {"swarm": [own_stacks("swarm")], "hosts": [own_stacks("hosts")]},
 ]
 # One lane of Docker tiers (`make test LANES=1`: the quietest machine, for figures or a failure
 # that may come of the load); lint and the unit tier beside the integration tier, as in `make check`.
