@@ -26,13 +26,16 @@ def remove_project(project: str, volumes: bool = True) -> None:
     subprocess.run([str(REMOVE_PROJECT), *(["--volumes"] if volumes else []), project], capture_output=True)
 
 
+# Compose labels every container it makes with this (True for `compose run`'s); a container of an
+# image compose built carries the project's labels too, whoever runs it, but not this one.
+MADE_BY_COMPOSE = "com.docker.compose.oneoff"
+
+
 def containers(project: str, service: str) -> list[Container]:
     """The running containers compose made for one service of ``project`` (not another stack's
     containers of an image this project built: those carry its labels too)."""
     labels = [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]
-    found: list[Container] = docker.from_env().containers.list(
-        filters={"label": [*labels, "com.docker.compose.oneoff=False"]}
-    )
+    found: list[Container] = docker.from_env().containers.list(filters={"label": [*labels, f"{MADE_BY_COMPOSE}=False"]})
     return found
 
 

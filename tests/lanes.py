@@ -97,10 +97,11 @@ CHECK: list[dict[str, list[list[str]]]] = [
 def one_swarm_for_the_run() -> Iterator[None]:
     """This engine as a swarm from before the first stack starts until after the last is gone.
     Docker 20.10 forgets the service names on every compose network that a `swarm leave` finds
-    (moby/moby#45144: "could not translate host name db"), so the Swarm modules, which otherwise
-    make a swarm and leave it, would break the stacks of the lane beside them. They find this one
-    and keep it; it is advertised where the two-node module's second engine reaches it, and left
-    at the end if the run made it (harness.stacks.swarm_as_found)."""
+    (moby/moby#45144: "could not translate host name db"), so a Swarm module that made a swarm and
+    left it would break every compose stack up at the time (in a lane, or a contributor's own run
+    beside it), and each module would pay for its own init and leave. They find this one and
+    keep it; it is advertised where the two-node module's second engine reaches it, and left at
+    the end if the run made it (harness.stacks.swarm_as_found)."""
     import docker
 
     from harness.stacks import bridge_gateway, swarm_as_found

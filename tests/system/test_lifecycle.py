@@ -9,6 +9,7 @@ import docker
 
 from docker_env import LABELS
 from harness.paths import REPO_ROOT
+from harness.stacks import MADE_BY_COMPOSE
 
 
 def test_registered_users_survive_down_and_up(stack):
@@ -42,7 +43,7 @@ def test_make_kill_leaves_no_container_of_the_project_and_only_those(stack):
             env={**os.environ, "COMPOSE_PROJECT_NAME": stack.project},
         )
         assert result.returncode == 0, result.stdout + result.stderr
-        made_by_compose = [f"com.docker.compose.project={stack.project}", "com.docker.compose.oneoff"]
+        made_by_compose = [f"com.docker.compose.project={stack.project}", MADE_BY_COMPOSE]
         left = client.containers.list(all=True, filters={"label": made_by_compose})
         assert left == [], [c.name for c in left]
         elsewhere.reload()
