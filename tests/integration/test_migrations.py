@@ -12,7 +12,9 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy.exc import IntegrityError
 
 from api import create_app
+from api.cli import deploy_command
 from api.extensions import db
+from fake_clock import FakeClock
 from harness.paths import WEB_DIR
 
 # Every test here runs on each server (conftest's database_server).
@@ -121,3 +123,19 @@ def test_concurrent_deploys_take_turns(empty_database, settings):
     assert [process.returncode for process in processes] == [0, 0], outputs
     assert sum("roles updated: user, admin" in output for output in outputs) == 1, outputs
     assert sum("roles unchanged" in output for output in outputs) == 1, outputs
+
+
+def test_deploy_stops_at_once_when_the_database_refuses_the_credentials(empty_database, settings, monkeypatch):
+    """A wrong password (a database volume made with other secrets) is not a database starting up:
+    no wait helps, so `flask deploy` says so at once instead of asking again for its whole wait."""
+    import api.cli
+
+    clock = FakeClock(0.0)
+    monkeypatch.setattr(api.cli.time, "monotonic", clock)
+    monkeypatch.setattr(api.cli.time, "sleep", clock.elapse)
+    url = sqlalchemy.engine.make_url(empty_database).set(password="not-the-password-0123456789")
+    app = create_app({**settings, "DATABASE_URL": url.render_as_string(hide_password=False)})
+    result = app.test_cli_runner().invoke(deploy_command)
+    assert result.exit_code != 0
+    assert "the database refused the app's credentials" in result.output, result.output
+    assert clock() == 0.0, "it waited for an answer that could not change"

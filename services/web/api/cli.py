@@ -37,6 +37,10 @@ GET_LOCK = (
 # (a container whose name the engine's DNS does not resolve yet, a database restarting) waits a
 # little rather than failing the start of the release.
 DATABASE_WAIT_SECONDS = 30.0
+# What a server says when it answered and refused the credentials (Postgres's libpq message, which
+# carries no SQLSTATE at connect; MySQL's error 1045): no wait changes that (a password that is not
+# the one the database volume was made with), so `flask deploy` stops at once and says so.
+REFUSED_CREDENTIALS = ("password authentication failed for user", "Access denied for user")
 DEPLOY_LOCKS = {
     "postgresql": (f"SELECT pg_advisory_lock({DEPLOY_LOCK_ID})", f"SELECT pg_advisory_unlock({DEPLOY_LOCK_ID})"),
     **dict.fromkeys(MYSQL_DIALECTS, GET_LOCK),
@@ -51,6 +55,8 @@ def wait_for_the_database(seconds: float) -> None:
                 connection.execute(text("SELECT 1"))
             return
         except (*DATABASE_UNAVAILABLE, CircuitOpen) as error:
+            if any(refusal in str(error) for refusal in REFUSED_CREDENTIALS):
+                raise click.ClickException(f"the database refused the app's credentials: {error}") from error
             if time.monotonic() >= deadline:
                 raise click.ClickException(f"the database did not answer within {seconds:.0f}s: {error}") from error
             time.sleep(1)
