@@ -59,12 +59,11 @@ LINT = ["make", "lint", "--no-print-directory"]
 TWO_LANES: list[dict[str, list[list[str]]]] = [
     {"browser": [["pytest", "tests/browser"]], "unit": [["pytest", "tests/unit"]], "lint": [LINT]},
     {
-        "shared stacks, backups": [SHARED_STACKS, own_stacks("backups")],
-        "integration, fuzz, push-to-deploy, certificates": [
+        "shared stacks, backups, certificates": [SHARED_STACKS, own_stacks("backups"), own_stacks("certificates")],
+        "integration, fuzz, push-to-deploy": [
             ["pytest", "tests/integration"],
             ["pytest", "tests/fuzz"],
             own_stacks("push-to-deploy"),
-            own_stacks("certificates"),
         ],
     },
     {"swarm": [own_stacks("swarm")], "hosts": [own_stacks("hosts")]},
