@@ -36,15 +36,16 @@ def seconds(duration: str) -> float:
 
 
 def own_healthcheck(service: str) -> dict[str, str]:
-    """The healthcheck production gives ``service``: its compose file's, or else its image's
-    (the HEALTHCHECK line of the Dockerfile it is built from, the hook's for the receiver)."""
-    production = load("docker-compose.prod.yml")["services"]
-    hook = load("compose/hook.yml")["services"]
-    defined = production[service].get("healthcheck") or hook.get(service, {}).get("healthcheck")
-    if defined:
-        return dict(defined)
-    context = production[service].get("build", {}).get("context") or production[service]["extends"]["file"]
-    dockerfile = REPO_ROOT / ("services/hook" if context == "compose/hook.yml" else context) / "Dockerfile"
+    """The healthcheck production gives ``service``: its compose definition's (following
+    `extends`), or else its image's (the HEALTHCHECK line of the Dockerfile it is built from)."""
+    file = REPO_ROOT / "docker-compose.prod.yml"
+    definition = load(str(file.relative_to(REPO_ROOT)))["services"][service]
+    while "healthcheck" not in definition and "build" not in definition:
+        file = file.parent / definition["extends"]["file"]
+        definition = load(str(file.relative_to(REPO_ROOT)))["services"][definition["extends"]["service"]]
+    if "healthcheck" in definition:
+        return dict(definition["healthcheck"])
+    dockerfile = file.parent / definition["build"]["context"] / "Dockerfile"
     (line,) = [line for line in dockerfile.read_text().splitlines() if line.startswith("HEALTHCHECK ")]
     options = [word[2:].split("=", 1) for word in line.split() if word.startswith("--")]
     return {name.replace("-", "_"): value for name, value in options}
