@@ -22,7 +22,14 @@ from harness.ports import free_port
 
 
 @pytest.fixture(scope="session")
-def dev_server(web_source, tmp_path_factory):
+def dev_server_settings() -> dict[str, str]:
+    """The app's settings `make dev` is given besides its own (a tier may change one, as the fuzz
+    tier does)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def dev_server(web_source, dev_server_settings, tmp_path_factory):
     """`make dev` on a free port and a database of its own: SQLite, the database token store, the
     SPA served by Flask. Yields its base URL and an admin's credentials."""
     home = tmp_path_factory.mktemp("make-dev")
@@ -31,6 +38,7 @@ def dev_server(web_source, tmp_path_factory):
     process = subprocess.Popen(
         ["make", "--no-print-directory", "dev", f"DEV_PORT={port}", f"DEV_DB={database}", f"DEV_SOURCE={web_source}"],
         cwd=REPO_ROOT,
+        env={**os.environ, **dev_server_settings},
         stdout=log.open("w"),  # a file, not a pipe: a pipe nobody reads would stall gunicorn's logging
         stderr=subprocess.STDOUT,
         start_new_session=True,  # make, its shell and gunicorn: one process group to stop
