@@ -19,8 +19,8 @@ PROD_ENV := .env.d/.env.production
 PROD_PROJECT ?= flask-stack-prod
 # EXTRA_COMPOSE_FILES: overlays on the production file (compose/external-data.yml: managed Postgres and Redis).
 EXTRA_COMPOSE_FILES ?=
-# `make test`'s lanes side by side (tests/lanes.py): 1, or 2.
-LANES ?= 2
+# `make test`'s lanes side by side (tests/lanes.py): 1, or 3.
+LANES ?= 3
 # How long `make prod` waits for every service to be healthy before it says why not.
 PROD_WAIT_SECONDS ?= 120
 COMPOSE_PROD = docker compose -p $(PROD_PROJECT) $(if $(wildcard .env),--env-file .env) --env-file $(PROD_ENV) \
@@ -323,7 +323,7 @@ bench-tools: wrk ## Install wrk (Debian) and build oha (cargo) for the benchmark
 
 ##@ Tests
 .PHONY: test check test-unit test-integration test-system test-fuzz test-browser
-test: venv base-images browser-tools ## Lint and every tier, in two lanes side by side (LANES=1: one; tests/lanes.py); the timing table at the end
+test: venv base-images browser-tools ## Lint and every tier, in three lanes side by side (LANES=1: one; tests/lanes.py); the timing table at the end
 	@rm -rf test-artifacts/timings
 	@status=0; $(BIN)/python tests/lanes.py $(LANES) || status=$$?; $(BIN)/python tests/timings.py; exit $$status
 

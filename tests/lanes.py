@@ -1,4 +1,4 @@
-"""`make test`: lint and every tier, in two lanes side by side (or in one: `make test LANES=1`);
+"""`make test`: lint and every tier, in three lanes side by side (or in one: `make test LANES=1`);
 `make check`: lint, the unit and the integration tier side by side (--check). A lane is a list of
 runs (pytest, or make), one after another; a phase is lanes that run at once; phases run in turn.
 Each lane runs on stacks of its own (their own compose projects and ports), so what one lane does
@@ -32,7 +32,8 @@ OWN_STACKS = {
     "push-to-deploy": ["test_push_to_deploy.py"],
     # Releases on this machine and a host in one container: no stack, and no container comes or
     # goes while they run (they go beside Swarm, below).
-    "hosts": ["test_host_releases.py", "test_install_host.py"],
+    "host releases": ["test_host_releases.py"],
+    "host install": ["test_install_host.py"],
     "backups": ["test_backups.py"],
     "certificates": ["test_certificates.py"],
     "swarm": ["test_swarm.py", "test_swarm_push_to_deploy.py", "test_swarm_two_nodes.py"],
@@ -46,27 +47,33 @@ def own_stacks(group: str) -> list[str]:
 
 LINT = ["make", "lint", "--no-print-directory"]
 
-# Two lanes side by side: what `make test` runs. Chromium drops its requests when the host's network
+# Lanes side by side: what `make test` runs. Chromium drops its requests when the host's network
 # interfaces change (net::ERR_NETWORK_CHANGED), and every container another lane starts or builds
 # adds or removes one: the browser tier runs first, beside lint and the unit tier (no Docker). Then
-# two lanes of about equal length. Swarm runs last, beside the hosts' modules only: beside stacks
-# coming and going, Docker 20.10's swarm now and then failed a task ("network sandbox does not
-# exist for container") or was slow to replace one; the hosts' modules start a container or two
-# and keep them, and their CPU (pip, apt) fills what Swarm's waits leave idle. What running side by
-# side took (docs/testing.md): one swarm for the whole run (one_swarm_for_the_run), a load lock
-# (tests/conftest.py), the deployer and `make kill` telling a container compose made from one run
-# of an image compose built.
-TWO_LANES: list[dict[str, list[list[str]]]] = [
+# three lanes of about equal length: two left a quarter of the two cores idle (a stack's start, a
+# deploy's health check and a broken version's start period are waits). Swarm runs last, beside
+# the hosts' modules only: beside stacks coming and going, Docker 20.10's swarm now and then failed
+# a task ("network sandbox does not exist for container") or was slow to replace one; the hosts'
+# modules start a container or two and keep them, and their CPU (pip, apt) fills what Swarm's
+# waits leave idle. What running side by side took (docs/testing.md): one swarm for the whole run
+# (one_swarm_for_the_run), a load lock (tests/conftest.py), the deployer and `make kill` telling a
+# container compose made from one run of an image compose built.
+THREE_LANES: list[dict[str, list[list[str]]]] = [
     {"browser": [["pytest", "tests/browser"]], "unit": [["pytest", "tests/unit"]], "lint": [LINT]},
     {
-        "shared stacks, backups, certificates": [SHARED_STACKS, own_stacks("backups"), own_stacks("certificates")],
-        "integration, fuzz, push-to-deploy": [
+        "shared stacks": [SHARED_STACKS],
+        "integration, fuzz, certificates": [
             ["pytest", "tests/integration"],
             ["pytest", "tests/fuzz"],
-            own_stacks("push-to-deploy"),
+            own_stacks("certificates"),
         ],
+        "push-to-deploy, backups": [own_stacks("push-to-deploy"), own_stacks("backups")],
     },
-    {"swarm": [own_stacks("swarm")], "hosts": [own_stacks("hosts")]},
+    {
+        "swarm": [own_stacks("swarm")],
+        "host releases": [own_stacks("host releases")],
+        "host install": [own_stacks("host install")],
+    },
 ]
 # One lane of Docker tiers (`make test LANES=1`: the quietest machine, for figures or a failure
 # that may come of the load); lint and the unit tier beside the integration tier, as in `make check`.
@@ -80,7 +87,7 @@ ONE_LANE: list[dict[str, list[list[str]]]] = [
         ]
     },
 ]
-TEST = {"1": ONE_LANE, "2": TWO_LANES}
+TEST = {"1": ONE_LANE, "3": THREE_LANES}
 
 
 CHECK: list[dict[str, list[list[str]]]] = [
@@ -177,4 +184,4 @@ if __name__ == "__main__":
     # lanes.py --check | lanes.py [LANES]
     if sys.argv[1:] == ["--check"]:
         sys.exit(main(CHECK, swarm=False))
-    sys.exit(main(TEST[(sys.argv[1:] or ["2"])[0]], swarm=True))
+    sys.exit(main(TEST[(sys.argv[1:] or ["3"])[0]], swarm=True))
