@@ -15,6 +15,8 @@ import email.policy
 import html
 import json
 import os
+import signal
+import sys
 import threading
 from collections import deque
 from email.message import EmailMessage
@@ -116,10 +118,16 @@ class Pages(BaseHTTPRequestHandler):
 
 
 def main() -> None:
+    # PID 1 in its container: with no handler of its own it would ignore SIGTERM, and every stop
+    # would wait out the engine's grace period (10 s) for a SIGKILL.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     smtp = Controller(Sink(), hostname="0.0.0.0", port=1025)  # noqa: S104 - inside its container
     smtp.start()
     print("mail sink: SMTP on 1025, messages on http://0.0.0.0:8025", flush=True)
-    ThreadingHTTPServer(("0.0.0.0", 8025), Pages).serve_forever()  # noqa: S104 - inside its container
+    try:
+        ThreadingHTTPServer(("0.0.0.0", 8025), Pages).serve_forever()  # noqa: S104 - inside its container
+    finally:
+        smtp.stop()
 
 
 if __name__ == "__main__":

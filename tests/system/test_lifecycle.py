@@ -12,10 +12,19 @@ from harness.paths import REPO_ROOT
 from harness.stacks import MADE_BY_COMPOSE
 
 
-def test_registered_users_survive_down_and_up(stack):
+def test_every_service_stops_when_asked_and_registered_users_survive_down_and_up(stack):
     api = stack.api()
     email = f"persist-{uuid.uuid4().hex[:8]}@example.com"
     assert api.register(email).status_code == 201
+    stack.compose_run("stop")
+    # Each stopped on SIGTERM: none waited out the grace period for a SIGKILL (exit 137), which
+    # every `down`, `make kill` and deploy would pay for.
+    made = [f"com.docker.compose.project={stack.project}", f"{MADE_BY_COMPOSE}=False"]
+    exits = {
+        c.name: c.attrs["State"]["ExitCode"]
+        for c in docker.from_env().containers.list(all=True, filters={"label": made})
+    }
+    assert exits and all(code != 137 for code in exits.values()), exits
     stack.compose_run("down")
     stack.compose_run("up", "-d", "--wait")
     assert api.patiently(lambda: api.login(email)).status_code == 200

@@ -5,11 +5,16 @@ tier (test_push_to_deploy.py)."""
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from harness.paths import REPO_ROOT
 from hook.deployer import PREPARE, SETTLE, SWITCH, Deployment
 from hook.hooks import Hook
 from hook.settings import DeploySettings
@@ -405,3 +410,33 @@ def test_the_post_switch_check_counts_5xx_per_upstream_from_nginxs_log_format():
     stack = ComposeStack(Client(), Project("p", "/srv", ("docker-compose.prod.yml",), ()))
     # 500 and 502 from the new ones, the 504 that went through both; not the 503, the old one's 500, the 4xx
     assert stack.edge_errors_since(0, ("10.0.0.7", "10.0.0.8")) == 3
+
+
+def test_the_worker_stops_at_once_when_told_between_deploys(tmp_path):
+    """SIGTERM (`docker stop`, systemd) ends the idle worker now, not at the grace period's SIGKILL:
+    it would ignore the signal as PID 1 in its container without a handler of its own."""
+    environ = {
+        "PATH": os.environ["PATH"],
+        "HOOK_DB": str(tmp_path / "hook.sqlite"),
+        "HOOK_HEARTBEAT": str(tmp_path / "heartbeat"),
+        "DEPLOY_TARGET": "systemd",  # releases under a folder: no Docker needed to start
+        "DEPLOY_ROOT": str(tmp_path / "repo"),
+        "DEPLOY_HOST_HOME": str(tmp_path / "srv"),
+        "DEPLOY_POLL_INTERVAL": "600",  # asleep between polls when the signal comes
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "hook", "worker"],
+        cwd=REPO_ROOT / "services/hook",
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None
+        assert "deployer ready" in worker.stdout.readline()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+        assert "deployer stopped" in worker.stdout.read()
+    finally:
+        worker.kill()

@@ -54,8 +54,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -606,14 +608,21 @@ def work(settings: HookSettings) -> None:
         log.warning("deploy %s was left running by a previous deployer; marked failed", deploy_id)
     mode = {SwarmStack: "Swarm", HostStack: "systemd"}.get(type(stack), "Compose")
     log.info("deployer ready: the stack at %s runs on %s; hooks %s", stack.root, mode, ", ".join(settings.hooks))
-    while True:
+    # A stop (SIGTERM: `docker stop`, a deploy of the deployer, systemd) ends the loop between two
+    # deploys, at once when idle. PID 1 in its container, the worker would otherwise ignore the
+    # signal and be killed when the grace period ran out, a deploy or not. A deploy under way goes
+    # on; one killed at the grace period's end is marked failed at the next start (above).
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    while not stopping.is_set():
         settings.heartbeat_path.touch()
         learn_live_commit(ledger, settings, stack)
         deploy = ledger.claim_next()
         if deploy is None:
-            time.sleep(settings.deploy.poll_interval)
+            stopping.wait(settings.deploy.poll_interval)
             continue
         deploy_one(ledger, deploy, settings, stack)
+    log.info("deployer stopped")
 
 
 def deploy_target(settings: DeploySettings) -> Target:
