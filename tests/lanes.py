@@ -51,7 +51,13 @@ LINT = ["make", "lint", "--no-print-directory"]
 # interfaces change (net::ERR_NETWORK_CHANGED), and every container another lane starts or builds
 # adds or removes one: the browser tier runs first, beside lint and the unit tier (no Docker). Then
 # three lanes of about equal length: two left a quarter of the two cores idle (a stack's start, a
-# deploy's health check and a broken version's start period are waits). Swarm runs last, beside
+# deploy's health check and a broken version's start period are waits). Their order keeps within
+# Docker's default address pools, 29 bridge networks besides the engine's own two (a new one fails
+# with "could not find an available, non-overlapping IPv4 address pool"): the shared stacks hold
+# 13 throughout, the backups' two production stacks 12, push-to-deploy's 7, certificates' 6, the
+# fuzz tier's 4, the integration tier's none. The backups run first, beside the integration tier
+# (29 at most, should the fuzz tier start before they end), and are over long before the
+# certificates start (about 120 s against 210). Swarm runs last, beside
 # the hosts' modules only: beside stacks coming and going, Docker 20.10's swarm now and then failed
 # a task ("network sandbox does not exist for container") or was slow to replace one; the hosts'
 # modules start a container or two and keep them, and their CPU (pip, apt) fills what Swarm's
@@ -62,12 +68,12 @@ THREE_LANES: list[dict[str, list[list[str]]]] = [
     {"browser": [["pytest", "tests/browser"]], "unit": [["pytest", "tests/unit"]], "lint": [LINT]},
     {
         "shared stacks": [SHARED_STACKS],
+        "backups, push-to-deploy": [own_stacks("backups"), own_stacks("push-to-deploy")],
         "integration, fuzz, certificates": [
             ["pytest", "tests/integration"],
             ["pytest", "tests/fuzz"],
             own_stacks("certificates"),
         ],
-        "push-to-deploy, backups": [own_stacks("push-to-deploy"), own_stacks("backups")],
     },
     {
         "swarm": [own_stacks("swarm")],
