@@ -600,6 +600,12 @@ def learn_live_commit(ledger: Ledger, settings: HookSettings, stack: Target) -> 
 
 
 def work(settings: HookSettings) -> None:
+    # A stop (SIGTERM: `docker stop`, a deploy of the deployer, systemd) ends the loop between two
+    # deploys, at once when idle. PID 1 in its container, the worker would otherwise ignore the
+    # signal and be killed when the grace period ran out, a deploy or not. A deploy under way goes
+    # on; one killed at the grace period's end is marked failed at the next start (below).
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     configure_logging(settings.log_level)
     ledger = Ledger(settings.ledger_path)
     ledger.create()
@@ -608,12 +614,6 @@ def work(settings: HookSettings) -> None:
         log.warning("deploy %s was left running by a previous deployer; marked failed", deploy_id)
     mode = {SwarmStack: "Swarm", HostStack: "systemd"}.get(type(stack), "Compose")
     log.info("deployer ready: the stack at %s runs on %s; hooks %s", stack.root, mode, ", ".join(settings.hooks))
-    # A stop (SIGTERM: `docker stop`, a deploy of the deployer, systemd) ends the loop between two
-    # deploys, at once when idle. PID 1 in its container, the worker would otherwise ignore the
-    # signal and be killed when the grace period ran out, a deploy or not. A deploy under way goes
-    # on; one killed at the grace period's end is marked failed at the next start (above).
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     while not stopping.is_set():
         settings.heartbeat_path.touch()
         learn_live_commit(ledger, settings, stack)
