@@ -50,10 +50,22 @@ def repository_text() -> str:
     return "\n".join((REPO_ROOT / name).read_text(errors="replace") for name in listed if (REPO_ROOT / name).is_file())
 
 
+def make_commands_shown() -> list[tuple[str, str]]:
+    """(document, target) for every `make X` line of a fenced block (a console session)."""
+    return [
+        (doc, target)
+        for doc, text in docs_text().items()
+        for block in re.findall(r"^```[a-z]*\n(.*?)^```", text, flags=re.M | re.S)
+        for target in re.findall(r"^\s*(?:\$ )?make ([a-z][a-z0-9-]*)", block, flags=re.M)
+    ]
+
+
 def test_every_make_target_named_is_one_make_help_lists():
     shown = subprocess.run(["make", "--no-print-directory", "help"], cwd=REPO_ROOT, capture_output=True, text=True)
     targets = set(re.findall(r"^\s+(?:\x1b\[36m)?([a-z][a-z0-9-]*)", shown.stdout, flags=re.M))
-    lies = sorted({(doc, target) for doc, target in named(r"`make ([a-z][a-z0-9-]*)") if target not in targets})
+    named_or_shown = named(r"`make ([a-z][a-z0-9-]*)") + make_commands_shown()
+    assert len(make_commands_shown()) > 10, "the console blocks were not found: the pattern is wrong"
+    lies = sorted({(doc, target) for doc, target in named_or_shown if target not in targets})
     assert not lies, lies
 
 
