@@ -158,28 +158,38 @@ def test_a_flood_of_password_changes_from_one_address_leaves_everyone_else_signi
 
 # Uploads that never finish (argv: path, body size, how many at once): each sends all of its body
 # but the last byte, then waits for what the edge makes of it. An answer that comes before the body
-# is sent (a 429) is read first.
+# is sent (a 429) is read first, and no body is sent before every connection has had its answer or
+# its 2 s without one: a body the edge answered early (500 when its capped tmpfs is full) frees a
+# connection slot, and a connection still to come would have had it (28 429s where 36 were due, on
+# a machine so busy that half a second was not enough for the 429s to come).
 SLOW_BODIES = r"""
 import json, socket, ssl, sys, threading
 context = ssl._create_unverified_context()
 path, size, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 statuses, lock = [], threading.Lock()
+every_connection_answered = threading.Barrier(count, timeout=120)
 def status_of(answer):
     return int(answer.split()[1]) if answer.startswith(b"HTTP/") else None
 def upload():
-    status = None
+    status, tls = None, None
     try:
         tls = context.wrap_socket(socket.create_connection(("nginx", 8443), timeout=30), server_hostname="localhost")
         tls.sendall(f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {size}\r\n\r\n".encode())
-        tls.settimeout(0.5)
+        tls.settimeout(2)
         try:
             status = status_of(tls.recv(200))
         except socket.timeout:
+            pass
+    except OSError:
+        tls = None
+    try:
+        every_connection_answered.wait()
+        if tls is not None and status is None:
             tls.settimeout(30)
             for start in range(0, size - 1, 65536):
                 tls.sendall(b" " * min(65536, size - 1 - start))
             status = status_of(tls.recv(200))
-    except OSError:
+    except (OSError, threading.BrokenBarrierError):
         pass
     with lock:
         statuses.append(status)
