@@ -18,7 +18,7 @@ def test_every_service_stops_when_asked_and_registered_users_survive_down_and_up
     assert api.register(email).status_code == 201
     stack.compose_run("stop")
     # Each stopped on SIGTERM: none waited out the grace period for a SIGKILL (exit 137), which
-    # every `down`, `make kill` and deploy would pay for.
+    # every `down` and every deploy that stops a container would pay for (`make kill` kills at once).
     made = [f"com.docker.compose.project={stack.project}", f"{MADE_BY_COMPOSE}=False"]
     exits = {
         c.name: c.attrs["State"]["ExitCode"]
