@@ -44,7 +44,7 @@ help: ## Show the targets and what each does
 	  /^[a-zA-Z0-9_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ##@ Development stack (Docker)
-.PHONY: up build down kill kill-volumes logs ps shell psql migrate ca mail
+.PHONY: up build down kill kill-volumes logs ps shell psql migrate ca mail jobs
 up: docker-ready ## Build and start the dev stack, wait until healthy, print the URLs
 	$(call say,starting the development stack (project $(PROJECT)))
 	$(COMPOSE) up -d --build --wait
@@ -86,6 +86,9 @@ psql: ## psql in the dev database
 mail: ## The mails the dev stack sent (verification, password reset), oldest first
 	@curl -fsS http://127.0.0.1:$(MAIL_UI_PORT)/messages.txt
 
+jobs: ## The job queue: waiting, taken, given up on (dead letters), each chore's next and last runs
+	$(COMPOSE) exec -T worker flask jobs
+
 migrate: ## Run `flask deploy` (migrations, roles) in a one-off container
 	$(call say,migrating)
 	$(COMPOSE) run --rm migrate
@@ -96,7 +99,7 @@ ca: ## Copy the dev CA to build/dev-ca.pem (for curl --cacert; it signs localhos
 	  && echo "[ca] development CA in $(DEV_CA)" || echo "[ca] nginx is not running; start it with make up"
 
 ##@ Production stack (Docker)
-.PHONY: secrets prod prod-down prod-kill prod-kill-volumes prod-logs prod-ps db-roles deploys rollback
+.PHONY: secrets prod prod-down prod-kill prod-kill-volumes prod-logs prod-ps prod-jobs db-roles deploys rollback
 secrets: ## Write .env.d/.env.production (settings) and .env.d/secrets/ (one file per secret; keeps existing ones)
 	$(call say,generating production secrets)
 	compose/scripts/make-secrets.sh
@@ -130,6 +133,9 @@ prod-logs: ## Follow the production logs (s=web for one service)
 
 prod-ps: ## List the production containers and their health
 	$(COMPOSE_PROD) ps --all
+
+prod-jobs: ## Production's job queue, as `make jobs` shows it
+	$(COMPOSE_PROD) exec -T worker flask jobs
 
 deploys: ## Push-to-deploy: what is live, running, queued, and the last deploys
 	$(COMPOSE_PROD) exec -T deployer python -m hook status
@@ -252,6 +258,7 @@ DEV_PORT ?= 5000
 DEV_DB ?= $(CURDIR)/instance/dev.sqlite
 DEV_ENV := APP_ENV=development \
 	DATABASE_URL=sqlite:///$(DEV_DB) \
+	JOBS_REDIS_DB= \
 	BLACKLIST_STORAGE_TYPE=database \
 	TRUSTED_PROXY_HOPS=0 \
 	FLASK_STATIC_DIR=$(CURDIR)/services/nginx/spa \

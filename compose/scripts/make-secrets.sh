@@ -28,6 +28,7 @@ declare -A secrets=(
   [postgres_password]=POSTGRES_SUPERUSER_PASSWORD
   [app_db_password]=POSTGRES_PASSWORD
   [redis_app_password]=REDIS_APP_PASSWORD
+  [redis_jobs_password]=REDIS_JOBS_PASSWORD
   [hook_secret]=HOOK_SECRET
   [hook_status_token]=HOOK_STATUS_TOKEN
 )

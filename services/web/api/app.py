@@ -12,7 +12,7 @@ from flask.sessions import SessionInterface
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, database, mail, metrics, spa, telemetry, token_store
+from . import cli, database, jobs, mail, metrics, spa, telemetry, token_store
 from .auth import passwords, principal
 from .auth.jwt_callbacks import register_jwt_callbacks
 from .auth.routes import blp as auth_blueprint
@@ -75,6 +75,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app = ApiFlask(__name__.split(".")[0], static_folder=None)
     app.config.from_object(config)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep "code" before "message", as the contract does
+    jobs.init_app(app)
     mail.init_app(app)  # before logging: error e-mails go through it
     configure_logging(app)
     telemetry.init_app(app)

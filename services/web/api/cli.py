@@ -1,14 +1,18 @@
-"""Operational commands: ``flask deploy``, ``flask create-admin``, ``flask users``, ``flask prune-tokens``."""
+"""Operational commands: ``flask deploy``, ``flask create-admin``, ``flask users``, ``flask prune-tokens``,
+``flask jobs``."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import click
-from flask import Flask
+import redis
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import text
@@ -19,6 +23,7 @@ from .breaker import CircuitOpen
 from .database import DATABASE_UNAVAILABLE, session_bounds
 from .errors import ApiError
 from .extensions import db
+from .jobs import CHORES, DEAD_LETTERS, KEY_PREFIX, QUEUE, Cron, last_run_key, queue_client
 from .models import Role, User
 from .models.columns import MYSQL_DIALECTS
 from .token_store import StoreMisconfigured, current_token_store
@@ -182,10 +187,46 @@ def delete_user_command(email: str) -> None:
 @with_appcontext
 def prune_tokens_command() -> None:
     """Delete expired revocation, rotation and throttle entries (database backend; Redis expires its own)."""
-    removed = current_token_store().prune()
+    from .auth.chores import prune_tokens
+
+    removed = prune_tokens()
     click.echo(f"prune-tokens: removed {removed} expired entries from the {current_token_store().kind} store")
 
 
+@click.command("jobs")
+@with_appcontext
+@click.option(
+    "--dead", "dead_shown", default=10, show_default=True, help="How many of the newest dead letters to show."
+)
+def jobs_command(dead_shown: int) -> None:
+    """The job queue: jobs waiting, jobs taken by a worker (running, or put off to be tried again),
+    jobs given up on (dead letters), and each chore's schedule, next and last runs."""
+    client = queue_client()
+    if client is None:
+        click.echo("queue: none (JOBS_REDIS_URL unset): each job runs in the process that asks for it")
+    else:
+        try:
+            with client.pipeline(transaction=False) as pipe:
+                pipe.llen(f"{KEY_PREFIX}{QUEUE}")
+                pipe.hlen(f"{KEY_PREFIX}unacked")
+                pipe.llen(DEAD_LETTERS)
+                pipe.lrange(DEAD_LETTERS, 0, dead_shown - 1)
+                pipe.mget([last_run_key(name) for name in CHORES] or ["-"])
+                queued, taken, dead, letters, last_runs = pipe.execute()
+        except redis.RedisError as error:
+            raise click.ClickException(f"the job queue does not answer: {error}") from None
+        click.echo(f"queued: {queued}\ntaken (running or waiting to be tried again): {taken}\ngiven up on: {dead}")
+        for letter in map(json.loads, letters):
+            click.echo(f"  {letter['at']}  {letter['task']}  {letter.get('subject', '')!r}  {letter['error']}")
+    now = datetime.now(UTC)
+    click.echo("chores:")
+    for index, (name, setting) in enumerate(CHORES.items()):
+        line = current_app.config[setting]
+        last = last_runs[index] if client is not None else None
+        next_run = Cron(line, setting).next_after(now).isoformat(timespec="seconds") if line else "never"
+        click.echo(f"  {name}  {setting}={line!r}  next {next_run}  last {last or '-'}")
+
+
 def init_app(app: Flask) -> None:
-    for command in (deploy_command, create_admin_command, users_group, prune_tokens_command):
+    for command in (deploy_command, create_admin_command, users_group, prune_tokens_command, jobs_command):
         app.cli.add_command(command)

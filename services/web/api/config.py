@@ -198,6 +198,25 @@ def redis_url(settings: EnvReader) -> str | None:
     return f"{scheme}://{credentials}{host}:{port}/{index}"
 
 
+def jobs_redis_url(settings: EnvReader) -> str | None:
+    """The job queue's Redis (api/jobs.py): JOBS_REDIS_URL, or REDIS_HOST's server with a user,
+    password and database of the queue's own (JOBS_REDIS_DB: set it to turn the queue on). None: no
+    queue, each job runs where it is asked for."""
+    url = settings.text("JOBS_REDIS_URL")
+    if url:
+        return url
+    host = settings.text("REDIS_HOST")
+    index = settings.text("JOBS_REDIS_DB")
+    if not (host and index):
+        return None
+    password = settings.secret("JOBS_REDIS_PASSWORD")
+    username = quote(settings.text("JOBS_REDIS_USERNAME", ""), safe="")
+    credentials = f"{username}:{quote(password, safe='')}@" if password else ""
+    port = settings.integer("REDIS_PORT", 6379)
+    scheme = "rediss" if settings.flag("REDIS_TLS", False) else "redis"
+    return f"{scheme}://{credentials}{host}:{port}/{settings.integer('JOBS_REDIS_DB', 1)}"
+
+
 def secret_problem(value: str | None) -> str | None:
     """Why a secret is unfit for production, or None when it is fit."""
     if not value:
@@ -343,6 +362,20 @@ class Config:
 
         self.GUNICORN_WORKERS = s.integer("GUNICORN_WORKERS", 1)
 
+        # Background jobs (api/jobs.py, docs/jobs.md). No queue: each job runs where it is asked for.
+        self.JOBS_REDIS_URL = jobs_redis_url(s)
+        # Jobs run at once by each worker; 0: one per CPU the container may use (as gunicorn's workers).
+        self.JOBS_CONCURRENCY = s.integer("JOBS_CONCURRENCY", 0) or max(1, round(available_cpus()))
+        # A job a worker took and never finished (the worker was killed) is handed out again after
+        # this long; no job may be put off (a mail's retry) for longer.
+        self.JOBS_VISIBILITY_TIMEOUT = s.integer("JOBS_VISIBILITY_TIMEOUT", 600)
+        # A mail the server did not take is tried again after 1, 2, 4... seconds, at most this far
+        # apart, for this long; then it is given up on (a dead letter: `flask jobs`, the log).
+        self.MAIL_RETRY_MAX_DELAY = s.integer("MAIL_RETRY_MAX_DELAY", 300)
+        self.MAIL_RETRY_SECONDS = s.integer("MAIL_RETRY_SECONDS", 2 * 3600)
+        # Chores, each a cron line (minute hour day month weekday [second], or @daily...); empty: never.
+        self.PRUNE_TOKENS_SCHEDULE = s.text("PRUNE_TOKENS_SCHEDULE", "17 3 * * *")
+
         # Optional error reporting and tracing, off unless set (api/telemetry.py).
         self.SENTRY_DSN = s.secret("SENTRY_DSN")
         self.SENTRY_TRACES_SAMPLE_RATE = s.number("SENTRY_TRACES_SAMPLE_RATE", 0)
@@ -373,6 +406,11 @@ class Config:
         if self.BLACKLIST_STORAGE_TYPE == "redis" and not self.REDIS_URL:
             raise ConfigError("BLACKLIST_STORAGE_TYPE=redis needs REDIS_URL or REDIS_HOST")
         self.validate_tls()
+        if self.MAIL_RETRY_MAX_DELAY >= self.JOBS_VISIBILITY_TIMEOUT:
+            raise ConfigError(
+                f"MAIL_RETRY_MAX_DELAY={self.MAIL_RETRY_MAX_DELAY} must be below JOBS_VISIBILITY_TIMEOUT"
+                f"={self.JOBS_VISIBILITY_TIMEOUT}: a job put off longer would be handed out twice"
+            )
         if self.LOG_FORMAT not in {"text", "json"}:
             raise ConfigError(f"LOG_FORMAT={self.LOG_FORMAT!r}: use text or json")
         for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
@@ -445,6 +483,8 @@ class ProductionConfig(Config):
             secrets.append(("DATABASE_URL's password", db.password))
         if self.BLACKLIST_STORAGE_TYPE == "redis" and self.REDIS_URL:
             secrets.append(("REDIS_PASSWORD", urlsplit(self.REDIS_URL).password))
+        if self.JOBS_REDIS_URL:
+            secrets.append(("JOBS_REDIS_PASSWORD", urlsplit(self.JOBS_REDIS_URL).password))
         return secrets
 
 

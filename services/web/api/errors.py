@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from .breaker import refused_without_trying
 from .database import is_database_fault
+from .jobs import JobsUnavailable
 from .schemas import ErrorSchema
 from .token_store import StoreMisconfigured, StoreUnavailable
 
@@ -187,6 +188,11 @@ def register_error_handlers(app: Flask) -> None:
     def handle_store_unavailable(error: StoreUnavailable) -> Response:
         # Fail closed: without the token store we cannot tell a revoked token from a good one.
         return unavailable("token store", error, error.retry_after)
+
+    @app.errorhandler(JobsUnavailable)
+    def handle_jobs_unavailable(error: JobsUnavailable) -> Response:
+        # What the request promised (a mail) cannot be queued: the client asks again later.
+        return unavailable("job queue", error, 5)
 
     @app.errorhandler(StoreMisconfigured)
     def handle_store_misconfigured(error: StoreMisconfigured) -> Response:

@@ -143,8 +143,8 @@ class MailFormatter(logging.Formatter):
 
 
 class MailHandler(logging.Handler):
-    """Error records as mails to ADMINS, through the app's one mail sender (api/mail.py): a request
-    never waits on SMTP."""
+    """Error records as mails to ADMINS, through the job queue (api/mail.py): a request never waits
+    on SMTP."""
 
     def __init__(self, mailer: Mailer, admins: Sequence[str]):
         super().__init__()
@@ -156,10 +156,6 @@ class MailHandler(logging.Handler):
             self.mailer.send(Mail(self.admins, "Application Error", self.format(record)))
         except Exception:  # noqa: BLE001 - logging must never raise into the code that logged
             self.handleError(record)
-
-    def flush(self) -> None:
-        """Wait until every mail handed to the sender has been sent."""
-        self.mailer.flush()
 
 
 def add_mail_handler(app: Flask) -> None:

@@ -1,21 +1,24 @@
-"""Mail: one sender per app, off the request thread. Views and the error log hand it a ``Mail``
-and return at once; a thread of the sender's own (started by the first mail in each process, so
-each forked gunicorn worker has its own, and ended when idle) talks SMTP to ``MAIL_SERVER``.
-Without ``MAIL_SERVER`` a mail is logged (its subject and recipients, never its body: reset links
-are secrets) and dropped."""
+"""Mail: views and the error log hand a ``Mail`` to the job queue (api/jobs.py) and return at once;
+a worker talks SMTP to ``MAIL_SERVER`` (the ``deliver`` job). A server that does not take a mail
+(down, or a 4xx) is tried again after 1, 2, 4... seconds, at most MAIL_RETRY_MAX_DELAY apart, for
+MAIL_RETRY_SECONDS; a refusal (5xx) is final at once. Either way the mail becomes a dead letter:
+logged and kept without its body (reset links are secrets). A link mail that could only arrive after
+its link expired is not sent. Without ``MAIL_SERVER`` a mail is logged (its subject and recipients,
+never its body) and dropped."""
 
 from __future__ import annotations
 
 import logging
-import os
-import queue
 import smtplib
-import threading
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from typing import Any, cast
 
+from celery import Task, shared_task
 from flask import Flask, current_app, render_template
+
+from . import jobs
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +32,6 @@ class Mail:
 
 
 class Mailer:
-    # A sending thread with nothing to do for this long ends; the next mail starts another.
-    IDLE_SECONDS = 5.0
-
     def __init__(self, config: dict[str, Any]):
         self.server = config["MAIL_SERVER"]
         self.port = config["MAIL_PORT"]
@@ -40,54 +40,18 @@ class Mailer:
         self.password = config["MAIL_PASSWORD"] or ""
         self.sender = config["MAIL_SENDER"]
         self.subject_prefix = config["MAIL_SUBJECT_PREFIX"]
-        self.queue: queue.SimpleQueue[Mail] = queue.SimpleQueue()
-        self.lock = threading.Condition()
-        self.pending = 0
-        self.thread: threading.Thread | None = None
-        self.thread_pid: int | None = None
 
     @property
     def configured(self) -> bool:
         return bool(self.server)
 
-    def send(self, mail: Mail) -> None:
+    def send(self, mail: Mail, not_after: float | None = None) -> None:
+        """Queue the mail (JobsUnavailable when the queue cannot take it); ``not_after``: the time
+        (epoch seconds) after which it is no use (its link has expired), and is not sent."""
         if not self.configured:
             log.info("mail not sent (no MAIL_SERVER): %r to %s", mail.subject, ", ".join(mail.to))
             return
-        with self.lock:
-            if self.thread_pid != os.getpid():  # the first mail in this process (or after a fork)
-                self.queue, self.pending, self.thread = queue.SimpleQueue(), 0, None
-                self.thread_pid = os.getpid()
-            self.pending += 1
-            self.queue.put(mail)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="mailer", daemon=True)
-                self.thread.start()
-
-    def flush(self, timeout: float = 30) -> bool:
-        """Wait until every mail handed over has been sent or given up on; False at timeout."""
-        with self.lock:
-            return self.lock.wait_for(lambda: self.pending == 0, timeout=timeout)
-
-    def _run(self) -> None:
-        while True:
-            try:
-                mail = self.queue.get(timeout=self.IDLE_SECONDS)
-            except queue.Empty:
-                with self.lock:
-                    if self.queue.empty():
-                        self.thread = None
-                        return
-                continue
-            try:
-                self.deliver(mail)
-            except (OSError, smtplib.SMTPException) as error:
-                # Not log.error: the error log mails, and this mail just failed.
-                log.warning("mail %r to %s not sent: %s", mail.subject, ", ".join(mail.to), error)
-            finally:
-                with self.lock:
-                    self.pending -= 1
-                    self.lock.notify_all()
+        jobs.enqueue(deliver, asdict(mail), time.time(), not_after)
 
     def message(self, mail: Mail) -> EmailMessage:
         message = EmailMessage()
@@ -118,8 +82,36 @@ def current_mailer() -> Mailer:
     return cast(Mailer, current_app.extensions["mailer"])
 
 
-def send_templated(to: str, subject: str, template: str, **context: Any) -> None:
-    """Render ``mail/<template>.txt`` and ``.html`` (api/templates) here, send them off the thread."""
+def send_templated(to: str, subject: str, template: str, not_after: float | None = None, **context: Any) -> None:
+    """Render ``mail/<template>.txt`` and ``.html`` (api/templates) here, and queue them."""
     text = render_template(f"mail/{template}.txt", **context)
     html = render_template(f"mail/{template}.html", **context)
-    current_mailer().send(Mail((to,), subject, text, html))
+    current_mailer().send(Mail((to,), subject, text, html), not_after)
+
+
+def refused_for_good(error: Exception) -> bool:
+    """A 5xx answer: the server will not take this mail, however often it is asked."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in error.recipients.values())
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
+
+
+@shared_task(bind=True, name="mail.deliver", max_retries=None)
+def deliver(task: Task[Any, Any], mail: dict[str, Any], queued_at: float, not_after: float | None = None) -> None:
+    """Send one mail over SMTP, or try again later, or give it up (a dead letter)."""
+    config = current_app.config
+    letter = Mail(tuple(mail["to"]), mail["subject"], mail["text"], mail.get("html"))
+    description = {"to": list(letter.to), "subject": letter.subject, "tries": task.request.retries + 1}
+    if not_after is not None and time.time() > not_after:
+        jobs.dead_letter(task.name, description, "not sent: its link expired before it could be")
+        return
+    try:
+        current_mailer().deliver(letter)
+    except (OSError, smtplib.SMTPException) as error:
+        waited = time.time() - queued_at
+        if task.request.is_eager or refused_for_good(error) or waited >= config["MAIL_RETRY_SECONDS"]:
+            jobs.dead_letter(task.name, description, f"{type(error).__name__}: {error}")
+            return
+        delay = min(2**task.request.retries, config["MAIL_RETRY_MAX_DELAY"])
+        log.info("mail %r not sent (%s); trying again in %s s", letter.subject, error, delay)
+        raise task.retry(countdown=delay, exc=error) from error

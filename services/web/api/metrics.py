@@ -55,6 +55,17 @@ DB_OVERFLOW = Gauge(
     multiprocess_mode="livesum",
 )
 LOGINS = Counter("flask_stack_logins_total", "Sign-ins, by outcome: ok, failed, throttled", ["outcome"])
+JOBS = Counter(
+    "flask_stack_jobs_total",
+    "Background jobs run by the worker, by task and outcome: succeeded, retried (put off), failed",
+    ["task", "outcome"],
+)
+JOB_SECONDS = Histogram(
+    "flask_stack_job_duration_seconds",
+    "Time a background job took to run (one try)",
+    ["task"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 REFRESH_REUSE = Counter(
     "flask_stack_refresh_reuse_total", "Spent refresh tokens presented again (each revoked its session)"
 )

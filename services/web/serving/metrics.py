@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
+    from prometheus_client.registry import Collector
 
 
 def prepare(directory: str) -> None:
@@ -26,16 +27,19 @@ def prepare(directory: str) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
-def serve(address: str, port: int, app_bind: str) -> None:
+def serve(address: str, port: int, app_bind: str | None, collectors: Iterable[Collector] = ()) -> None:
     """In the master: answer scrapes with the sum over every worker, on a thread of its own, and
     with whether the app is ready, asked of its own ``/api/readyz`` through a worker (the master
-    has no database or Redis connection, and the workers' answer is the one that counts)."""
+    has no database or Redis connection, and the workers' answer is the one that counts). The job
+    worker (background.py) has no app port (``app_bind`` None) and adds collectors of its own."""
     from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client leaves it untyped
-    if not app_bind.startswith("unix:"):
+    if app_bind and not app_bind.startswith("unix:"):
         registry.register(ReadinessCollector(f"http://127.0.0.1:{app_bind.rpartition(':')[2]}/api/readyz"))
+    for collector in collectors:
+        registry.register(collector)
     start_http_server(port, addr=address, registry=registry)
 
 

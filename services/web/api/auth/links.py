@@ -7,7 +7,7 @@ token holds the id and the normalised address it was sent to. The token travels 
 fragment (``#token=...``), which browsers never send to a server: no access log or Referer holds it.
 
 Asking for a link answers the same (202) whether or not the account exists, does the same store
-work either way, and mails from a thread (api/mail.py): nothing tells an asker which addresses
+work either way, and mails from the job queue (api/mail.py): nothing tells an asker which addresses
 have accounts. Asking is budgeted per client address (429 beyond) and per account (silently).
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from datetime import UTC, datetime
 
 from flask import current_app, request
@@ -101,9 +102,12 @@ def mail_link(purpose: str, user: User) -> None:
         RESET: ("reset-password", "Reset your password", "password_reset"),
         VERIFY: ("verify-email", "Verify your e-mail address", "verify_email"),
     }[purpose]
-    minutes = current_app.config["PASSWORD_RESET_SECONDS" if purpose == RESET else "EMAIL_VERIFY_SECONDS"] // 60
+    seconds = current_app.config["PASSWORD_RESET_SECONDS" if purpose == RESET else "EMAIL_VERIFY_SECONDS"]
     link = f"{public_url}/{page}#token={make_token(purpose, user)}"
-    send_templated(user.email, subject, template, link=link, email=user.email, minutes=minutes)
+    # A mail that could only arrive after its link expired is not sent (api/mail.py).
+    send_templated(
+        user.email, subject, template, time.time() + seconds, link=link, email=user.email, minutes=seconds // 60
+    )
 
 
 def mark_verified(user: User) -> None:

@@ -1,3 +1,4 @@
+import logging
 from typing import Any
 
 from flask import Response, current_app, make_response
@@ -9,6 +10,7 @@ from .. import metrics
 from ..docs import BEARER_AUTH
 from ..errors import ApiError
 from ..extensions import db
+from ..jobs import JobsUnavailable
 from ..models import Role, User
 from ..schemas import ErrorSchema, UserSchema
 from . import links, throttle, token_errors
@@ -34,6 +36,8 @@ from .schemas import (
 )
 from .tokens import issue_token_pair, new_family, token_response, without_refresh_cookie
 
+log = logging.getLogger(__name__)
+
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Tokens: obtain, rotate, revoke")
 
 
@@ -57,7 +61,10 @@ def register(data: dict[str, Any]) -> User:
     except IntegrityError:  # a concurrent registration of the same address won the race
         db.session.rollback()
         raise ApiError(409, "email_taken", "An account with this email already exists") from None
-    links.mail_link(links.VERIFY, user)
+    try:
+        links.mail_link(links.VERIFY, user)
+    except JobsUnavailable as error:  # the account is made; its owner can ask for the link again
+        log.warning("verification mail for user %s not queued: %s", user.id, error)
     return user
 
 
