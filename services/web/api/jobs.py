@@ -232,7 +232,7 @@ class Scheduler(BeatScheduler):
         self.claims = redis.Redis.from_url(self.app.conf.broker_url, socket_connect_timeout=2, socket_timeout=5)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        SCHEDULER_TICK_FILE.write_text(str(int(time.time())))
+        SCHEDULER_TICK_FILE.write_text(f"{int(time.time())}\n")  # a line: bash's read wants its newline
         return super().tick(*args, **kwargs)
 
     def apply_entry(self, entry: ScheduleEntry, producer: Any = None) -> None:
@@ -260,7 +260,7 @@ def keep_worker_alive_file(celery: Celery, hostname: str, stop: threading.Event)
     while not stop.is_set():
         try:
             if celery.control.ping(destination=[hostname], timeout=3):
-                WORKER_ALIVE_FILE.write_text(str(int(time.time())))
+                WORKER_ALIVE_FILE.write_text(f"{int(time.time())}\n")
         except Exception as error:  # noqa: BLE001 - any failure is only "no answer this time"
             log.warning("the worker's own ping failed: %s", error)
         stop.wait(ALIVE_EVERY_SECONDS)
