@@ -96,11 +96,14 @@ ONE_LANE: list[dict[str, list[list[str]]]] = [
 TEST = {"1": ONE_LANE, "3": THREE_LANES}
 
 
+# The integration tier is the check's longest lane: its background-jobs module (worker processes,
+# servers of its own) runs after the unit tier instead, beside the rest.
+JOBS_MODULE = "tests/integration/test_jobs.py"
 CHECK: list[dict[str, list[list[str]]]] = [
     {
         "lint": [LINT],
-        "unit": [["pytest", "tests/unit"]],
-        "integration": [["pytest", "tests/integration"]],
+        "unit, jobs": [["pytest", "tests/unit"], ["pytest", JOBS_MODULE]],
+        "integration": [["pytest", "tests/integration", f"--ignore={JOBS_MODULE}"]],
     }
 ]
 

@@ -128,10 +128,10 @@ def test_each_service_gets_only_its_own_secrets_and_none_in_its_environment(prod
     secrets_dir = production.secrets_dir
     values = {path.name: path.read_text() for path in secrets_dir.iterdir()}
     expected = {
-        **dict.fromkeys(
-            ("web", "worker", "scheduler"),
-            {"flask_secret_key", "jwt_secret_key", "app_db_password", "redis_app_password", "redis_jobs_password"},
-        ),
+        **{
+            service: {"flask_secret_key", "jwt_secret_key", "app_db_password", "redis_app_password", "redis_jobs_password"}
+            for service in ("web", "worker", "scheduler")
+        },
         "db": {"postgres_password", "app_db_password"},
         "redis": {"redis_app_password", "redis_jobs_password"},
         "nginx": set(),

@@ -110,8 +110,9 @@ def init_app(app: Flask) -> Celery:
         broker_transport_options={
             **key_space,
             "visibility_timeout": config["JOBS_VISIBILITY_TIMEOUT"],
-            # Look for a vanished worker's jobs every 10 s (kombu's default looks every 100 s).
-            "unacked_restore_interval": 10,
+            # Look for a vanished worker's jobs every 10 s (kombu's default looks every 100 s), or
+            # twice within a shorter visibility timeout.
+            "unacked_restore_interval": min(10, config["JOBS_VISIBILITY_TIMEOUT"] / 2),
             "unacked_restore_throttle": 1,
             # The workers' control channel (a ping) by a fixed name, "jobs:/fanout.celery.pidbox", not
             # one with the database's index: Redis's ACL takes a subscription's pattern literally.
