@@ -127,9 +127,11 @@ def environment_of(production, service: str) -> dict:
 def test_each_service_gets_only_its_own_secrets_and_none_in_its_environment(production):
     secrets_dir = production.secrets_dir
     values = {path.name: path.read_text() for path in secrets_dir.iterdir()}
-    the_apps = {"flask_secret_key", "jwt_secret_key", "app_db_password", "redis_app_password", "redis_jobs_password"}
+    the_apps = frozenset(
+        {"flask_secret_key", "jwt_secret_key", "app_db_password", "redis_app_password", "redis_jobs_password"}
+    )
     expected = {
-        **{service: the_apps for service in ("web", "worker", "scheduler")},
+        **dict.fromkeys(("web", "worker", "scheduler"), the_apps),
         "db": {"postgres_password", "app_db_password"},
         "redis": {"redis_app_password", "redis_jobs_password"},
         "nginx": set(),
