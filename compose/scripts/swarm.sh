@@ -234,6 +234,13 @@ roll() {
     completed)
       case "$image" in */flask-stack/web:* | flask-stack/web:*) record_web_tag "${image##*:}" ;; esac
       say "$service runs $image"
+      # The background jobs run the web image too: Swarm updates them by their own update_config.
+      local jobs
+      for jobs in "${stack}_worker" "${stack}_scheduler"; do
+        docker service inspect "$jobs" >/dev/null 2>&1 || continue
+        docker service update --detach --quiet --no-resolve-image --image "$image" "$jobs" >/dev/null
+        say "$jobs -> $image"
+      done
       ;;
     *)
       say "the update did not complete ($state): $(docker service inspect --format '{{ .UpdateStatus.Message }}' "$service")"

@@ -1,6 +1,7 @@
 """The Procfile as a Heroku-style platform runs it (honcho): the release command migrates the
 database the platform names in DATABASE_URL (its postgres:// form), then the web process serves on
-the PORT it is given, in production mode, with the token state in REDIS_URL."""
+the PORT it is given, in production mode, with the token state in REDIS_URL; the worker and the
+scheduler run the job queue on the same Redis."""
 
 from __future__ import annotations
 
@@ -9,15 +10,20 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
+import typing
 from pathlib import Path
 
 import requests
 import sqlalchemy
 
+from api import create_app
+from api.mail import Mail
 from contract import Api
 from harness.paths import REPO_ROOT
 from harness.polling import answers, until
 from harness.ports import free_port
+from smtp_inbox import smtp_inbox
 
 HONCHO = str(Path(sys.executable).with_name("honcho"))
 
@@ -69,3 +75,35 @@ def test_the_release_command_migrates_and_the_web_process_serves_on_port(setting
         web.send_signal(signal.SIGTERM)
         output, _ = web.communicate(timeout=60)
     assert web.returncode == 0 or b"Shutting down" in output, output.decode()[-3000:]
+
+
+def test_the_worker_and_scheduler_processes_send_mail_and_run_chores(settings, platform_urls):
+    """The platform's one Redis carries the queue too (JOBS_REDIS_URL, keys "jobs:*"): a mail
+    queued by the app arrives through the worker process, and the scheduler process's chore runs."""
+    env = {
+        **platform_environment(platform_urls, settings["REDIS_KEY_PREFIX"], free_port()),
+        "JOBS_REDIS_URL": platform_urls[1],
+        "PRUNE_TOKENS_SCHEDULE": "* * * * * *",
+        "LOG_LEVEL": "INFO",
+    }
+    release = subprocess.run(honcho("start", "release"), env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert release.returncode == 0, release.stdout[-3000:] + release.stderr[-2000:]
+    with smtp_inbox() as (controller, inbox), tempfile.TemporaryFile() as output:
+        env.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=str(controller.port))
+        jobs = subprocess.Popen(
+            honcho("start", "worker", "scheduler"), env=env, cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT
+        )
+        try:
+            app = create_app(env)
+            with app.app_context():
+                app.extensions["mailer"].send(Mail(("platform@example.com",), "queued", "through the worker"))
+            assert until(lambda: inbox.to("platform@example.com"), timeout=60), read(output)
+            assert until(lambda: "prune-tokens: removed" in read(output), timeout=30), read(output)
+        finally:
+            jobs.send_signal(signal.SIGTERM)
+            jobs.wait(timeout=60)
+
+
+def read(output: typing.IO[bytes]) -> str:
+    output.seek(0)
+    return output.read().decode(errors="replace")[-4000:]

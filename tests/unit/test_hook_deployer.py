@@ -79,6 +79,10 @@ class FakeStack:
         self._called("web_containers")
         return [c.web for c in self.containers.values() if c.status == "running"]
 
+    def restart_jobs(self, log, env, timeout):
+        self._called("restart_jobs")
+        log.write(f"worker and scheduler on {env['WEB_TAG']}")
+
     def start_web(self, log, count, env, timeout):
         self._called("start_web")
         started = [self.add_web(env["WEB_TAG"]) for _ in range(count)]
@@ -303,7 +307,7 @@ def test_if_nginx_cannot_be_switched_back_both_versions_keep_running(ledger, sta
 
 @pytest.mark.parametrize(
     ("broken", "step"),
-    [({"stop"}, "drain"), ({"point_nginx_at#2"}, "drain"), ({"remove_image"}, "prune")],
+    [({"stop"}, "drain"), ({"point_nginx_at#2"}, "drain"), ({"restart_jobs"}, "jobs"), ({"remove_image"}, "prune")],
 )
 def test_a_failure_after_the_point_of_no_return_is_reported_and_undoes_nothing(ledger, stack, broken, step):
     earlier = ledger.enqueue("github", STRAY, "refs/heads/main", kind="rollback")  # its image is prunable

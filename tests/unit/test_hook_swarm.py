@@ -120,10 +120,14 @@ class FakeImages:
 @dataclass
 class FakeServices:
     web: FakeService
+    jobs: dict[str, FakeService] = field(default_factory=dict)  # the worker and scheduler, by name
 
     def get(self, name: str) -> FakeService:
-        assert name == f"{STACK}_web"
-        return self.web
+        if name == f"{STACK}_web":
+            return self.web
+        if name in self.jobs:
+            return self.jobs[name]
+        raise docker.errors.NotFound(name)
 
 
 class FakeDocker:
@@ -184,9 +188,13 @@ def deploy_on_swarm(ledger, docker_client, settings, sha=NEW, repository=None):
 def test_a_deploy_on_swarm_builds_pushes_and_rolls_web_then_records_it(tmp_path, ledger, fake_compose):
     service = FakeService(f"{REGISTRY}/flask-stack/web:{LIVE}")
     docker_client = FakeDocker(service)
+    worker = docker_client.services.jobs[f"{STACK}_worker"] = FakeService(f"{REGISTRY}/flask-stack/web:{LIVE}")
     result, record, _ = deploy_on_swarm(ledger, docker_client, settings_for(tmp_path, REGISTRY))
     assert result.status == "succeeded", result.reason
     assert steps_of(record) == [(name, "succeeded") for name in (*SWARM_PREPARE, *SWARM_SWITCH, *SWARM_SETTLE)]
+    assert [u["image"] for u in worker.updates] == [f"{REGISTRY}/flask-stack/web:{NEW}"]
+    jobs = next(step for step in record["steps"] if step["name"] == "jobs")["output"]
+    assert f"no service {STACK}_scheduler" in jobs
     built = fake_compose.read_text()
     assert f"-p {STACK} --env-file {tmp_path}/.env.d/.env.production -f {tmp_path}/docker-compose.prod.yml" in built
     assert f"build web PROD_ENV_FILE={tmp_path}/.env.d/.env.production WEB_TAG={NEW}" in built

@@ -19,7 +19,8 @@ version serves, and nginx points at it.
     A failure here switches back: nginx to the old containers (still running), then the new go.
 
   SETTLE   drain     nginx's old workers finish; the old containers stop gracefully   <- the point
-           record    the commit is live: WEB_TAG in .env, its ancestry for the receiver  of no return
+           jobs      the worker and the scheduler recreated on the new image            of no return
+           record    the commit is live: WEB_TAG in .env, its ancestry for the receiver
            prune     web images of older deploys go (the last DEPLOY_KEEP_IMAGES live ones stay)
     A failure here is reported with the deploy; nothing that serves is removed.
 
@@ -29,7 +30,8 @@ and rolls its update back when a new task fails (compose/swarm.yml); the deploye
   PREPARE  fetch, checkout, build as above; push  the image to the registry every node pulls from
   ROLL     roll      web's image changed (`docker service update --image`), the update followed to
                      its end; Swarm's own rollback is the switch back
-  SETTLE   record, prune as above
+  SETTLE   jobs      the worker and scheduler services onto the new image (Swarm updates them);
+           record, prune as above
 
 On a host without Docker (deploy/systemd, DEPLOY_TARGET=systemd; the layout in hook/host.py) the
 live release keeps serving from `current` until the switch:
@@ -79,11 +81,11 @@ from .swarm import STACK_LABEL, WEB_REPOSITORY, SwarmStack, Update
 
 PREPARE = ("fetch", "checkout", "build", "migrate", "start", "health")
 SWITCH = ("switch", "verify")
-SETTLE = ("drain", "record", "prune")
+SETTLE = ("drain", "jobs", "record", "prune")
 # On Swarm (migrations run as each web task starts: compose/swarm.yml).
 SWARM_PREPARE = ("fetch", "checkout", "build", "push")
 SWARM_SWITCH = ("roll",)
-SWARM_SETTLE = ("record", "prune")
+SWARM_SETTLE = ("jobs", "record", "prune")
 # On a host without Docker.
 HOST_PREPARE = ("fetch", "unpack", "venv", "migrate", "check")
 HOST_SWITCH = ("switch", "verify")
@@ -398,6 +400,10 @@ class Deployment(Release[Stack]):
         # Back to the service name, which now resolves to the new containers only.
         self.stack.point_nginx_at(step_log, ["web:8000"])
 
+    def jobs(self, step_log: StepLog) -> None:
+        """The worker and the scheduler onto the new version, once the old web has stopped."""
+        self.stack.restart_jobs(step_log, self.compose_env(), self.settings.start_timeout)
+
     def prune(self, step_log: StepLog) -> None:
         repository = self.stack.image_repository(self.new[0], self.sha) if self.new else None
         if repository is None:
@@ -429,6 +435,9 @@ class SwarmDeployment(Release[SwarmStack]):
         self.update = self.stack.roll(step_log, self.stack.image_name(self.sha), self.settings.roll_timeout)
         if self.update.state != "completed":
             raise StepFailed(f"Swarm's update ended {self.update.state}: {self.update.message}")
+
+    def jobs(self, step_log: StepLog) -> None:
+        self.stack.update_jobs(step_log, self.stack.image_name(self.sha))
 
     def switch_back(self, failure: StepFailed) -> Result:
         """Swarm rolls a failed update back by itself (failure_action: rollback): report what it did."""

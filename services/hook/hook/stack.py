@@ -73,6 +73,7 @@ class Stack(Protocol):
     def root(self) -> str: ...
     def compose(self, log: Log, args: list[str], timeout: float, env: dict[str, str]) -> None: ...
     def web_containers(self) -> list[Web]: ...
+    def restart_jobs(self, log: Log, env: dict[str, str], timeout: float) -> None: ...
     def start_web(self, log: Log, count: int, env: dict[str, str], timeout: float) -> list[Web]: ...
     def state(self, web: Web) -> tuple[str, str]: ...
     def log_tail(self, web: Web, lines: int = 30) -> str: ...
@@ -84,6 +85,10 @@ class Stack(Protocol):
     def edge_errors_since(self, since: float, addresses: tuple[str, ...]) -> int: ...
     def image_repository(self, web: Web, tag: str) -> str | None: ...
     def remove_image(self, name: str) -> str: ...
+
+
+# The services that run the web image's background jobs (docker-compose.prod.yml).
+JOB_SERVICES = ("worker", "scheduler")
 
 
 class ComposeStack:
@@ -121,6 +126,15 @@ class ComposeStack:
     def web_containers(self) -> list[Web]:
         """The web containers running now."""
         return sorted((self._web(c) for c in self._containers("web")), key=lambda web: web.name)
+
+    def restart_jobs(self, log: Log, env: dict[str, str], timeout: float) -> None:
+        """The background jobs' worker and scheduler recreated on the image ``env`` names (each
+        finishes its running jobs first, or gives them back); a stack without them is left as it is."""
+        services = [service for service in JOB_SERVICES if self._containers(service)]
+        if not services:
+            log.write("no worker or scheduler runs here")
+            return
+        self.compose(log, ["up", "--detach", "--no-deps", *services], timeout, env)
 
     def start_web(self, log: Log, count: int, env: dict[str, str], timeout: float) -> list[Web]:
         """``count`` new web containers beside those running (compose: scale up, recreate nothing)."""

@@ -18,7 +18,7 @@ from docker.models.containers import Container
 
 from .ledger import COMMIT_ID
 from .settings import DeploySettings
-from .stack import remove_image
+from .stack import JOB_SERVICES, remove_image
 from .steps import Log, StepFailed, run_command, until
 
 # The label `docker stack deploy` puts on every container of a stack: its name.
@@ -144,6 +144,21 @@ class SwarmStack:
             for why in self.why_tasks_failed(service):
                 log.write(why)
         return update
+
+    def update_jobs(self, log: Log, image: str) -> None:
+        """The background jobs' services onto ``image``, as web: Swarm updates them by their own
+        update_config (compose/swarm.yml) while the deploy ends; not followed (no traffic waits)."""
+        for service_name in (f"{self.name}_{service}" for service in JOB_SERVICES):
+            try:
+                service = self.client.services.get(service_name)  # type: ignore[no-untyped-call]  # unannotated in docker
+            except docker.errors.NotFound:
+                log.write(f"no service {service_name} in this swarm")
+                continue
+            if service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == image:
+                log.write(f"{service_name} runs {image} already")
+                continue
+            service.update(image=image, fetch_current_spec=True)
+            log.write(f"{service_name} -> {image}: Swarm updates it")
 
     @staticmethod
     def why_tasks_failed(service: Any, most: int = 3) -> list[str]:
