@@ -30,6 +30,9 @@ if METRICS_PORT and IS_WORKER:
 from api import create_app, jobs  # noqa: E402 - after the metrics' mode is chosen
 
 flask_app = create_app()
+if not flask_app.config["JOBS_REDIS_URL"]:
+    # A worker or scheduler with no queue would look healthy and do nothing: refuse, and say why.
+    sys.exit("background jobs: no queue is configured (JOBS_REDIS_URL, or JOBS_REDIS_DB with REDIS_HOST)")
 celery = jobs.current_celery_of(flask_app)
 stop_pinging = threading.Event()
 
