@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from harness.polling import until
 
-VERIFY = "Verify your e-mail address"
-RESET = "Reset your password"
+VERIFY = "[flask-stack] Verify your e-mail address"
+RESET = "[flask-stack] Reset your password"
 
 
 def subjects(production, email: str) -> list[str]:
