@@ -96,14 +96,15 @@ ONE_LANE: list[dict[str, list[list[str]]]] = [
 TEST = {"1": ONE_LANE, "3": THREE_LANES}
 
 
-# The integration tier is the check's longest lane: its background-jobs module (worker processes,
-# servers of its own) runs after the unit tier instead, beside the rest.
-JOBS_MODULE = "tests/integration/test_jobs.py"
+# The integration tier is the check's longest lane: its modules that run the app's own processes
+# (the job worker and scheduler, the Procfile's; servers of their own) run after the unit tier
+# instead, beside the rest.
+PROCESS_MODULES = ["tests/integration/test_jobs.py", "tests/integration/test_procfile.py"]
 CHECK: list[dict[str, list[list[str]]]] = [
     {
         "lint": [LINT],
-        "unit, jobs": [["pytest", "tests/unit"], ["pytest", JOBS_MODULE]],
-        "integration": [["pytest", "tests/integration", f"--ignore={JOBS_MODULE}"]],
+        "unit, processes": [["pytest", "tests/unit"], ["pytest", *PROCESS_MODULES]],
+        "integration": [["pytest", "tests/integration", *(f"--ignore={module}" for module in PROCESS_MODULES)]],
     }
 ]
 

@@ -188,7 +188,9 @@ def platform_urls(postgres, redis_server, empty_database) -> Iterator[tuple[str,
         connection.execute(sqlalchemy.text(f'ALTER DATABASE "{database}" OWNER TO {name}'))
     host, port = "127.0.0.1", redis_server.get_exposed_port(6379)
     store = redis.Redis(host=host, port=int(port))
-    store.acl_setuser(name, enabled=True, passwords=[f"+{password}"], keys=["*"], commands=["+@all"])
+    # Every key, command and channel, as a platform's Redis gives its one user (Redis 7 gives a new
+    # ACL user no channel unless told: the job queue's control channel needs one).
+    store.acl_setuser(name, enabled=True, passwords=[f"+{password}"], keys=["*"], channels=["*"], commands=["+@all"])
     pg_port = postgres.get_exposed_port(5432)
     yield f"postgres://{name}:{password}@127.0.0.1:{pg_port}/{database}", f"redis://{name}:{password}@{host}:{port}/0"
     store.acl_deluser(name)
