@@ -32,7 +32,7 @@ from bench.loadgen import (
     wrk,
     wrk_version,
 )
-from bench.profile import framework_cost, profile_protected
+from bench.profile import enqueue_cost, framework_cost, profile_protected
 from bench.stack import LOADGEN_CPU, PASSWORD, BenchStack, log, run
 from harness.stacks import memory_mib, output
 
@@ -304,6 +304,8 @@ def measure(stack: BenchStack, rounds: int, seconds: float) -> dict[str, Any]:
     results["profile"] = profile_protected(stack, s["protected"], math.ceil(seconds) + 2)
     log("what a bare request costs in the app, next to a hello-world Flask view")
     results["framework_cost"] = framework_cost(stack)
+    log("what queuing a mail adds to a request")
+    results["enqueue_cost"] = enqueue_cost(stack)
     results["memory_loaded"] = memory(stack)
     results["containers_loaded_mib"] = all_container_memory(stack)
     results["scenarios"] = {key: sc.name for key, sc in s.items()}

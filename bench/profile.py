@@ -23,6 +23,13 @@ def framework_cost(stack: BenchStack) -> dict[str, Any]:
     return found
 
 
+def enqueue_cost(stack: BenchStack) -> dict[str, Any]:
+    """bench/enqueue_cost.py in the web container: what queuing a mail adds to a request."""
+    code = (Path(__file__).with_name("enqueue_cost.py")).read_text()
+    found: dict[str, Any] = json.loads(stack.python_in_web(code).strip().splitlines()[-1])
+    return found
+
+
 def profile_protected(stack: BenchStack, scenario: Scenario, seconds: int) -> dict[str, Any]:
     """py-spy on every gunicorn worker while the protected endpoint is under load: where the time goes."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))

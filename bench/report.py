@@ -83,6 +83,21 @@ def framework_section(cost: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def enqueue_section(cost: dict[str, Any] | None) -> list[str]:
+    """What queuing a mail adds to a request, from bench/enqueue_cost.py."""
+    if not cost:
+        return []
+    return [
+        "",
+        "## What queuing a mail costs a request (in-process, the stack's Postgres and Redis)",
+        "",
+        f"`POST /api/auth/password-reset` for an account that exists (its link mailed: rendered and queued in"
+        f" Redis) took **{cost['mailed_ms']:.2f} ms**, for one that does not (the same token-store work)"
+        f" **{cost['not_mailed_ms']:.2f} ms**, medians of {cost['rounds']} each, interleaved: the mail adds"
+        f" **{cost['enqueue_ms']:.2f} ms** to the request. The worker sends it afterwards (docs/jobs.md).",
+    ]
+
+
 def render(r: dict[str, Any]) -> str:
     m, v = r["machine"], r["versions"]
     lines = [
@@ -204,6 +219,7 @@ def render(r: dict[str, Any]) -> str:
         *[f"| {name} | {share}% |" for name, share in r["profile"]["by_package"]],
     ]
     lines += framework_section(r.get("framework_cost"))
+    lines += enqueue_section(r.get("enqueue_cost"))
     lines += [
         "",
         "## Reproduce",

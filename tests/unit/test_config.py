@@ -270,3 +270,34 @@ def test_memory_store_with_several_workers_logs_a_warning(caplog):
 
 def test_memory_store_in_a_single_test_process_is_quiet(caplog):
     assert memory_store_warnings(caplog, APP_ENV="test", GUNICORN_WORKERS="1") == []
+
+
+def test_production_mail_without_a_queue_is_warned_about(production_app, caplog):
+    with caplog.at_level("WARNING", logger="api.app"):
+        production_app(MAIL_SERVER="smtp.example.com")
+    assert any("no job queue" in record.getMessage() for record in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="api.app"):
+        production_app(MAIL_SERVER="smtp.example.com", JOBS_REDIS_URL=f"redis://jobs:{'q' * 40}@127.0.0.1:1/1")
+    assert not any("no job queue" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"PRUNE_TOKENS_SCHEDULE": "every night"}, "PRUNE_TOKENS_SCHEDULE"),
+        ({"PRUNE_TOKENS_SCHEDULE": "61 * * * *"}, "PRUNE_TOKENS_SCHEDULE"),
+        ({"MAIL_RETRY_MAX_DELAY": "600", "JOBS_VISIBILITY_TIMEOUT": "600"}, "MAIL_RETRY_MAX_DELAY"),
+    ],
+)
+def test_a_job_setting_that_cannot_work_stops_the_app_at_start_naming_it(overrides, named):
+    with pytest.raises(ConfigError, match=named):
+        production(**overrides)
+
+
+def test_a_schedule_set_to_off_turns_its_chore_off():
+    settings = {"APP_ENV": "test", "FLASK_SECRET_KEY": STRONG, "JWT_SECRET_KEY": STRONG_2}
+    settings["BLACKLIST_STORAGE_TYPE"] = "memory"
+    off = create_app({**settings, "PRUNE_TOKENS_SCHEDULE": "off"})
+    assert "chores.prune_tokens" not in off.extensions["celery"].conf.beat_schedule
+    assert "chores.prune_tokens" in create_app(settings).extensions["celery"].conf.beat_schedule

@@ -108,6 +108,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         )
 
     warn_about_memory_store(app)
+    warn_about_mail_without_queue(app)
     log.info(
         "app ready: mode=%s database=%s token-store=%s",
         config.MODE,
@@ -127,6 +128,14 @@ def register_response_headers(app: Flask) -> None:
         elif request.path.startswith("/api/") and "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"  # tokens and profiles stay out of caches
         return response
+
+
+def warn_about_mail_without_queue(app: Flask) -> None:
+    if app.config["MODE"] == "production" and app.config["MAIL_SERVER"] and not app.config["JOBS_REDIS_URL"]:
+        log.warning(
+            "no job queue (JOBS_REDIS_URL, or JOBS_REDIS_DB with REDIS_HOST): each mail is sent in the request "
+            "that asks for it, tried once; with a queue and a worker it is sent apart and tried again (docs/jobs.md)"
+        )
 
 
 def warn_about_memory_store(app: Flask) -> None:

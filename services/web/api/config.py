@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, overload
 from urllib.parse import quote, urlsplit
 
+from croniter import croniter
+
 from runtime.cpus import available_cpus, default_hash_concurrency
 from runtime.environment import ConfigError, load_environment, resolve_mode
 
@@ -217,6 +219,12 @@ def jobs_redis_url(settings: EnvReader) -> str | None:
     return f"{scheme}://{credentials}{host}:{port}/{settings.integer('JOBS_REDIS_DB', 1)}"
 
 
+def schedule(settings: EnvReader, name: str, default: str) -> str | None:
+    """A chore's cron line; None for "off" (the chore never runs)."""
+    line = settings.text(name, default)
+    return None if line.strip().lower() == "off" else line
+
+
 def secret_problem(value: str | None) -> str | None:
     """Why a secret is unfit for production, or None when it is fit."""
     if not value:
@@ -373,8 +381,8 @@ class Config:
         # apart, for this long; then it is given up on (a dead letter: `flask jobs`, the log).
         self.MAIL_RETRY_MAX_DELAY = s.integer("MAIL_RETRY_MAX_DELAY", 300)
         self.MAIL_RETRY_SECONDS = s.integer("MAIL_RETRY_SECONDS", 2 * 3600)
-        # Chores, each a cron line (minute hour day month weekday [second], or @daily...); empty: never.
-        self.PRUNE_TOKENS_SCHEDULE = s.text("PRUNE_TOKENS_SCHEDULE", "17 3 * * *")
+        # Chores, each a cron line (minute hour day month weekday [second], or @daily...); off: never.
+        self.PRUNE_TOKENS_SCHEDULE = schedule(s, "PRUNE_TOKENS_SCHEDULE", "17 3 * * *")
 
         # Optional error reporting and tracing, off unless set (api/telemetry.py).
         self.SENTRY_DSN = s.secret("SENTRY_DSN")
@@ -406,6 +414,9 @@ class Config:
         if self.BLACKLIST_STORAGE_TYPE == "redis" and not self.REDIS_URL:
             raise ConfigError("BLACKLIST_STORAGE_TYPE=redis needs REDIS_URL or REDIS_HOST")
         self.validate_tls()
+        for name, line in vars(self).items():
+            if name.endswith("_SCHEDULE") and line and not croniter.is_valid(line):
+                raise ConfigError(f"{name}={line!r} is not a cron line (minute hour day month weekday, or @daily...)")
         if self.MAIL_RETRY_MAX_DELAY >= self.JOBS_VISIBILITY_TIMEOUT:
             raise ConfigError(
                 f"MAIL_RETRY_MAX_DELAY={self.MAIL_RETRY_MAX_DELAY} must be below JOBS_VISIBILITY_TIMEOUT"

@@ -156,7 +156,7 @@ def enqueue(task: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
 
 
 def chore(setting: str) -> Callable[[Callable[[], Any]], Task[Any, Any]]:
-    """A task run on the schedule the setting holds (a cron line; empty: never)."""
+    """A task run on the schedule the setting holds (a cron line; "off": never)."""
 
     def register(func: Callable[[], Any]) -> Task[Any, Any]:
         task = shared_task(name=f"chores.{func.__name__}")(func)

@@ -102,6 +102,9 @@ def deliver(task: Task[Any, Any], mail: dict[str, Any], queued_at: float, not_af
     config = current_app.config
     letter = Mail(tuple(mail["to"]), mail["subject"], mail["text"], mail.get("html"))
     description = {"to": list(letter.to), "subject": letter.subject, "tries": task.request.retries + 1}
+    if not current_mailer().configured:  # the worker names no server: nowhere to send it
+        log.info("mail not sent (no MAIL_SERVER in the worker): %r to %s", letter.subject, ", ".join(letter.to))
+        return
     if not_after is not None and time.time() > not_after:
         jobs.dead_letter(task.name, description, "not sent: its link expired before it could be")
         return
