@@ -223,7 +223,7 @@ def scalar(prometheus: str, promql: str) -> float | None:
 
 
 def test_prometheus_scrapes_every_service_and_sees_each_up(prometheus):
-    expected = {"prometheus", "web", "hook", "nginx", "backup"}  # acme runs only with its profile
+    expected = {"prometheus", "web", "worker", "hook", "nginx", "backup"}  # acme runs only with its profile
 
     def targets() -> dict[str, str]:
         active = requests.get(f"{prometheus}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
