@@ -43,10 +43,13 @@ def test_an_edit_shows_on_the_next_requests_in_the_dev_stack(stack, web_source):
     assert until(lambda: status_of(stack.get) == "ok", timeout=60), "the original never came back"
 
 
-def test_an_edit_shows_on_the_next_requests_under_make_dev(dev_server, web_source):
+def test_an_edit_shows_on_the_next_requests_under_make_dev(dev_server, web_source, stack):
     def get(path):
         return requests.get(dev_server["base_url"] + path, timeout=5)
 
     with edited_healthz(web_source, "edited under make dev"):
         assert until(lambda: status_of(get) == "edited under make dev", timeout=60), "the edit never showed"
     assert until(lambda: status_of(get) == "ok", timeout=60), "the original never came back"
+    # The dev stack serves the same source and reloads too (web, and the job worker): the next test
+    # on it should not find it mid-reload.
+    assert until(lambda: status_of(stack.get) == "ok", timeout=60), "the dev stack never came back"
