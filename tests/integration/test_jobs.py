@@ -223,8 +223,14 @@ def test_two_schedulers_run_a_chore_once_per_tick(queue, migrated):
     assert until(lambda: queue.logs().count("already sent by another scheduler") >= 2, timeout=30), queue.logs()
     for process, _ in queue.processes[1:]:
         queue.kill(process)
-    claims = queue.client.keys(f"{KEY_PREFIX}chore:chores.prune_tokens:2*")
+    claims = len(queue.client.keys(f"{KEY_PREFIX}chore:chores.prune_tokens:2*"))
+
+    def runs() -> int:
+        return queue.logs().count("prune-tokens: removed")
+
+    # Every claimed run is sent, and runs, once; the last claim may have been cut off by the kill
+    # before its run was sent.
+    assert until(lambda: runs() >= claims - 1, timeout=15), (runs(), claims, queue.logs())
     assert until(lambda: queue.counts() == (0, 0, 0), timeout=10), queue.counts()
-    ran = queue.logs().count("prune-tokens: removed")
-    assert ran and ran == len(claims), (ran, claims)
+    assert claims - 1 <= runs() <= claims, (runs(), claims)
     assert queue.refusals() == []
