@@ -196,3 +196,17 @@ def test_without_a_queue_a_mail_server_that_is_down_fails_no_request_and_is_logg
     with caplog.at_level("WARNING", logger="api.jobs"):
         assert api.register(SOMEONE).status_code == 201
     assert any("mail.deliver given up on" in record.getMessage() for record in caplog.records)
+
+
+def test_a_queue_that_cannot_take_the_mail_is_a_503_for_a_link_and_no_failure_for_a_registration(app_factory):
+    """The queue's Redis refuses connections (nothing listens on its port): asking for a link
+    answers 503 with Retry-After (the promised mail cannot be queued); a registration is made all
+    the same, as its owner can ask for the link again."""
+    from harness.ports import free_port
+
+    app = app_factory(MAIL_SERVER="127.0.0.1", JOBS_REDIS_URL=f"redis://127.0.0.1:{free_port()}/1")
+    api = Api(app.test_client())
+    assert api.register(SOMEONE).status_code == 201
+    asked = api.post("/api/auth/password-reset", json={"email": SOMEONE})
+    assert assert_error(asked, 503, "service_unavailable")["details"] == {"dependency": "job queue"}
+    assert asked.headers["Retry-After"] == "5"

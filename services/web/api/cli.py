@@ -223,7 +223,7 @@ def jobs_command(dead_shown: int) -> None:
     for index, (name, setting) in enumerate(CHORES.items()):
         line = current_app.config[setting]
         last = last_runs[index] if client is not None else None
-        next_run = Cron(line, setting).next_after(now).isoformat(timespec="seconds") if line else "never"
+        next_run = Cron(line).next_after(now).isoformat(timespec="seconds") if line else "never"
         click.echo(f"  {name}  {setting}={line!r}  next {next_run}  last {last or '-'}")
 
 

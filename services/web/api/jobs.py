@@ -44,7 +44,6 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from . import metrics
-from .config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +124,7 @@ def init_app(app: Flask) -> Celery:
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
         beat_max_loop_interval=SCHEDULER_MAX_SLEEP,
         beat_schedule={
-            name: {"task": name, "schedule": Cron(config[setting], setting)}
+            name: {"task": name, "schedule": Cron(config[setting])}
             for name, setting in CHORES.items()
             if config[setting]
         },
@@ -184,10 +183,8 @@ def dead_letter(task: str, description: dict[str, Any], error: str) -> None:
 class Cron(BaseSchedule):
     """A cron line as celery beat's schedule, read by croniter (UTC)."""
 
-    def __init__(self, line: str, setting: str = "schedule", **kwargs: Any):
-        if not croniter.is_valid(line):
-            raise ConfigError(f"{setting}={line!r} is not a cron line (minute hour day month weekday, or @daily...)")
-        self.line = line
+    def __init__(self, line: str, **kwargs: Any):
+        self.line = line  # checked with the other settings (api/config.py)
         super().__init__(**kwargs)
 
     def now(self) -> datetime:
